@@ -1,0 +1,176 @@
+//! # pqike-crypto: the crypto-provider boundary
+//!
+//! The protocol engine never calls a crypto library directly: it asks a [`CryptoProvider`] for
+//! key-exchange methods, PRFs, SK-payload ciphers, hashes, signature verification and randomness.
+//! [`awslc::AwsLcProvider`] is the production provider (aws-lc-rs). Algorithms are identified by
+//! their IANA IKEv2 transform IDs (plain `u16`), so this crate does not depend on the wire crate.
+//!
+//! ## Key exchange model (DH and KEM through one interface)
+//! * Initiator: [`KeyExchange::start`] gives an [`ActiveKeyExchange`] whose
+//!   [`ActiveKeyExchange::public_data`] goes into the KE payload (DH public value, or ML-KEM
+//!   encapsulation key); when the response arrives, [`ActiveKeyExchange::complete`] with the peer's KE
+//!   data gives the shared secret (DH agreement, or ML-KEM decapsulation).
+//! * Responder: [`KeyExchange::respond`] with the initiator's KE data gives our KE data (DH public
+//!   value, or ML-KEM ciphertext) and the shared secret in one step.
+//!
+//! ## SK payload protection
+//! [`CryptoProvider::sk_cipher`] builds an [`SkCipher`] from the negotiated ENCR/INTEG and keys. It
+//! seals and opens whole message buffers in place: associated data is `buf[..iv_offset]`, the IV
+//! (filled by the caller) follows, then the plaintext/ciphertext, then the ICV at the end.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod awslc;
+pub mod pki;
+pub mod random;
+pub mod sig;
+
+use zeroize::Zeroizing;
+
+pub use random::{DeterministicRandom, SecureRandom, SystemRandom};
+pub use sig::{SignatureScheme, SigningKey};
+
+/// Errors from crypto operations. Never carries secret material.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The peer's public value / encapsulation key / ciphertext is malformed (wrong length, ML-KEM
+    /// modulus check failed, point not on curve...). The engine answers INVALID_SYNTAX.
+    #[error("invalid peer key-exchange data: {0}")]
+    InvalidPeerKey(&'static str),
+    /// Algorithm or key size not supported by this provider.
+    #[error("unsupported algorithm: {0}")]
+    Unsupported(String),
+    /// ICV / tag verification failed, or ciphertext not a multiple of the block size.
+    #[error("integrity check failed")]
+    Integrity,
+    /// Signature did not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// Malformed key, certificate or other input.
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    /// Certificate chain or validity failure.
+    #[error("certificate verification failed: {0}")]
+    Certificate(String),
+    /// The underlying library failed unexpectedly.
+    #[error("internal crypto failure")]
+    Internal,
+}
+
+/// A shared secret (DH g^ir or KEM ss). Zeroized on drop.
+#[derive(Clone)]
+pub struct SharedSecret(pub Zeroizing<Vec<u8>>);
+
+impl SharedSecret {
+    /// The secret bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SharedSecret({} bytes)", self.0.len())
+    }
+}
+
+/// A key-exchange method (transform type 4 / ADDKEn), DH or KEM.
+pub trait KeyExchange: Send + Sync {
+    /// IANA Key Exchange Method ID.
+    fn id(&self) -> u16;
+    /// Initiator side: generate a fresh ephemeral key pair (fresh randomness every call).
+    fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, CryptoError>;
+    /// Responder side: from the initiator's KE data, produce our KE data and the shared secret.
+    /// For ML-KEM this runs the FIPS 203 §7.2 encapsulation-key checks first (type and modulus).
+    fn respond(&self, peer_data: &[u8]) -> Result<(Vec<u8>, SharedSecret), CryptoError>;
+}
+
+/// An initiator's key exchange in progress.
+pub trait ActiveKeyExchange: Send {
+    /// Our KE payload data.
+    fn public_data(&self) -> &[u8];
+    /// Finish with the responder's KE data (ML-KEM: runs the §7.3 ciphertext length check, then
+    /// decapsulates; implicit rejection means a wrong ciphertext gives a wrong secret, not an error).
+    fn complete(self: Box<Self>, peer_data: &[u8]) -> Result<SharedSecret, CryptoError>;
+}
+
+/// A pseudorandom function (HMAC-SHA2 family).
+pub trait Prf: Send + Sync {
+    /// IANA PRF transform ID.
+    fn id(&self) -> u16;
+    /// Output length in octets.
+    fn output_len(&self) -> usize;
+    /// Preferred key length in octets (RFC 7296 §2.13: SK_d, SK_pi, SK_pr have this length;
+    /// for HMAC PRFs it equals the output length).
+    fn key_len(&self) -> usize;
+    /// prf(key, data[0] | data[1] | ...).
+    fn compute(&self, key: &[u8], data: &[&[u8]]) -> Zeroizing<Vec<u8>>;
+}
+
+/// Protection of SK / SKF payloads with one direction's keys.
+pub trait SkCipher: Send + Sync {
+    /// Length of the IV on the wire (8 for AES-GCM and ChaCha20-Poly1305, 16 for AES-CBC).
+    fn iv_len(&self) -> usize;
+    /// The plaintext (payloads + padding + Pad Length octet) must be a multiple of this
+    /// (16 for AES-CBC; 1 for AEAD ciphers).
+    fn block_len(&self) -> usize;
+    /// Length of the ICV.
+    fn icv_len(&self) -> usize;
+    /// Seal in place. `buf` = AAD(`..iv_offset`) | IV (`iv_len`, already filled by the caller) |
+    /// plaintext | ICV space (`icv_len`, contents ignored). Encrypts the plaintext and writes the ICV.
+    /// AEAD: AAD is everything before the IV (RFC 5282 §5.1). CBC+HMAC: the ICV is the truncated
+    /// HMAC over everything before the ICV, after encryption (RFC 7296 §3.14).
+    fn seal(&self, buf: &mut [u8], iv_offset: usize) -> Result<(), CryptoError>;
+    /// Open in place (same layout). Verifies the ICV in constant time, then decrypts; on success the
+    /// plaintext is at `iv_offset + iv_len .. buf.len() - icv_len`.
+    fn open(&self, buf: &mut [u8], iv_offset: usize) -> Result<(), CryptoError>;
+}
+
+/// Hash algorithms needed by the protocol outside signatures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// SHA-1: NAT detection hashes (RFC 7296 §2.23), CERTREQ CA key hashes (§3.7).
+    Sha1,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+/// The provider: everything the engine needs. Object-safe; the engine holds `Arc<dyn CryptoProvider>`.
+pub trait CryptoProvider: Send + Sync {
+    /// Short name for logs, e.g. "aws-lc-rs".
+    fn name(&self) -> &'static str;
+    /// The key-exchange method with this IANA ID, if supported.
+    fn key_exchange(&self, id: u16) -> Option<&dyn KeyExchange>;
+    /// The PRF with this IANA ID, if supported.
+    fn prf(&self, id: u16) -> Option<&dyn Prf>;
+    /// Key lengths `(encryption key incl. salt, integrity key)` in octets for an SK cipher built
+    /// from ENCR `encr` (with Key Length attribute `key_bits`, required for AES) and INTEG `integ`
+    /// (0 = none, required for AEAD ciphers). `None` if the combination is unsupported or invalid
+    /// (e.g. AEAD with an INTEG transform, CBC without one).
+    fn sk_key_lengths(&self, encr: u16, key_bits: Option<u16>, integ: u16) -> Option<(usize, usize)>;
+    /// Build an SK cipher for one direction.
+    fn sk_cipher(
+        &self,
+        encr: u16,
+        key_bits: Option<u16>,
+        integ: u16,
+        encr_key: &[u8],
+        integ_key: &[u8],
+    ) -> Result<Box<dyn SkCipher>, CryptoError>;
+    /// Hash `data`.
+    fn hash(&self, alg: HashAlgorithm, data: &[&[u8]]) -> Vec<u8>;
+    /// Verify `sig` over `data` with the public key in `spki_der` (a DER SubjectPublicKeyInfo)
+    /// under `scheme`.
+    fn verify(&self, scheme: SignatureScheme, spki_der: &[u8], data: &[u8], sig: &[u8]) -> Result<(), CryptoError>;
+}
+
+/// Constant-time equality for MACs and AUTH values.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

@@ -1,0 +1,1 @@
+//! pqike daemon library

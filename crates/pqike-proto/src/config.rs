@@ -1,0 +1,212 @@
+//! Engine configuration: what the daemon parses from TOML and hands to the engine.
+//! Plain data; validation of user input (file/line/field errors) happens in the daemon.
+use pqike_wire::{KeMethod, TrafficSelector, TransformType};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One proposal as the user wrote it, e.g. `aes256gcm16-prfsha384-x25519-ke1_mlkem768`, already
+/// parsed into transform lists per type. Several algorithms of one type = alternatives.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProposalConfig {
+    /// ENCR transforms: (transform ID, key length in bits if the algorithm takes one).
+    pub encr: Vec<(u16, Option<u16>)>,
+    /// PRF transform IDs (IKE only).
+    pub prf: Vec<u16>,
+    /// INTEG transform IDs (empty for AEAD-only proposals).
+    pub integ: Vec<u16>,
+    /// KE methods (type 4). Empty for ESP proposals without PFS.
+    pub ke: Vec<KeMethod>,
+    /// ADDKE1..7: index 0 = ADDKE1. `KeMethod::NONE` in a list makes that round optional.
+    pub addke: [Vec<KeMethod>; 7],
+    /// ESN transform IDs for ESP (empty = NO_ESN only).
+    pub esn: Vec<u16>,
+}
+
+impl ProposalConfig {
+    /// The transform type for ADDKE index `i` (0-based).
+    pub fn addke_type(i: usize) -> TransformType {
+        TransformType::addke(i as u8 + 1)
+    }
+}
+
+/// How we authenticate ourselves or expect the peer to.
+#[derive(Clone)]
+pub enum AuthConfig {
+    /// Pre-shared key (RFC 7296 §2.15). The key itself comes from [`Credentials`].
+    Psk,
+    /// Certificate + private key (ours), or certificate validated against CAs (peer's).
+    PubKey {
+        /// Our end-entity cert (DER), for `local`.
+        cert: Option<Vec<u8>>,
+        /// Intermediate CA certs (DER) we send after the end-entity cert.
+        intermediates: Vec<Vec<u8>>,
+        /// Our signing key, for `local`.
+        key: Option<Arc<dyn pqike_crypto::SigningKey>>,
+        /// Trust anchors (DER), for `remote`.
+        cacerts: Vec<Vec<u8>>,
+    },
+}
+
+impl core::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AuthConfig::Psk => f.write_str("Psk"),
+            AuthConfig::PubKey { cert, intermediates, cacerts, .. } => write!(
+                f,
+                "PubKey {{ cert: {}, intermediates: {}, cacerts: {} }}",
+                cert.is_some(),
+                intermediates.len(),
+                cacerts.len()
+            ),
+        }
+    }
+}
+
+/// An identity (IDi/IDr) as configured: `b.example` (FQDN), `user@x` (RFC822), an IP address,
+/// or a DN `C=XX, O=y, CN=z` (DER_ASN1_DN).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// FQDN.
+    Fqdn(String),
+    /// RFC 822 address.
+    Rfc822(String),
+    /// IPv4 or IPv6 address.
+    Ip(IpAddr),
+    /// DER-encoded distinguished name.
+    DerDn(Vec<u8>),
+    /// Accept any identity (remote only; `%any`).
+    Any,
+}
+
+/// One side's authentication round.
+#[derive(Clone, Debug)]
+pub struct AuthRound {
+    /// Our or the expected peer identity.
+    pub id: Identity,
+    /// Method.
+    pub auth: AuthConfig,
+}
+
+/// IPsec mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IpsecMode {
+    /// Tunnel mode (default).
+    #[default]
+    Tunnel,
+    /// Transport mode (USE_TRANSPORT_MODE notify).
+    Transport,
+}
+
+/// A Child SA template.
+#[derive(Clone, Debug)]
+pub struct ChildConfig {
+    /// Name (unique within the connection).
+    pub name: String,
+    /// Local traffic selectors.
+    pub local_ts: Vec<TrafficSelector>,
+    /// Remote traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// ESP proposals.
+    pub esp_proposals: Vec<ProposalConfig>,
+    /// Tunnel or transport.
+    pub mode: IpsecMode,
+    /// Lifetimes handed out with the install event (rekeying is another component).
+    pub lifetime: Duration,
+}
+
+/// Whether the initial exchange creates a Child SA (RFC 6023).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Childless {
+    /// Create the configured child in IKE_AUTH; accept childless initiators as responder.
+    #[default]
+    Allow,
+    /// Never create a child in IKE_AUTH (requires the peer's CHILDLESS_IKEV2_SUPPORTED).
+    Force,
+    /// Refuse childless IKE SAs.
+    Never,
+}
+
+/// A connection: one peer relationship.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Name (unique).
+    pub name: String,
+    /// Our addresses (empty = any).
+    pub local_addrs: Vec<IpAddr>,
+    /// Peer addresses (empty = any, responder only).
+    pub remote_addrs: Vec<IpAddr>,
+    /// Peer's IKE port (default 500).
+    pub remote_port: u16,
+    /// IKE proposals, in preference order.
+    pub proposals: Vec<ProposalConfig>,
+    /// Local authentication.
+    pub local: AuthRound,
+    /// Expected remote authentication.
+    pub remote: AuthRound,
+    /// Child SA templates.
+    pub children: Vec<ChildConfig>,
+    /// RFC 7383 fragmentation offered/accepted.
+    pub fragmentation: bool,
+    /// Childless policy.
+    pub childless: Childless,
+    /// Send CERTREQ for our trust anchors.
+    pub send_certreq: bool,
+    /// IKE SA lifetime (informational here; rekeying lives elsewhere).
+    pub ike_lifetime: Duration,
+}
+
+/// Pre-shared keys, looked up by the pair of identities.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// (identities the secret applies to; empty = any) -> secret.
+    pub psks: Vec<(Vec<Identity>, zeroize::Zeroizing<Vec<u8>>)>,
+}
+
+/// Endpoint-wide settings and resource limits.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// First retransmission timeout (strongSwan default 4.0 s).
+    pub retransmit_timeout: Duration,
+    /// Backoff base (1.8).
+    pub retransmit_base: f64,
+    /// Retransmissions before giving up (5).
+    pub retransmit_tries: u32,
+    /// Half-open IKE SAs above which the responder demands a COOKIE (RFC 7296 §2.6).
+    pub cookie_threshold: usize,
+    /// Hard cap on half-open IKE SAs; beyond it new IKE_SA_INIT requests are dropped.
+    pub max_half_open: usize,
+    /// How long a half-open SA may wait for IKE_AUTH before it is dropped.
+    pub half_open_timeout: Duration,
+    /// Max size of an IKE datagram we send before fragmenting (RFC 7383), IP+UDP headers included.
+    pub fragment_size: usize,
+    /// Largest reassembled / received IKE message accepted.
+    pub max_message_size: usize,
+    /// Most fragments accepted for one message.
+    pub max_fragments: u16,
+    /// Our IKE port (500) and NAT-T port (4500); used in NAT detection and floating.
+    pub ike_port: u16,
+    /// NAT-T port.
+    pub nat_port: u16,
+    /// Interval of liveness checks on idle established SAs (None = off).
+    pub dpd_interval: Option<Duration>,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_base: 1.8,
+            retransmit_tries: 5,
+            cookie_threshold: 30,
+            max_half_open: 5000,
+            half_open_timeout: Duration::from_secs(30),
+            fragment_size: 1280,
+            max_message_size: 65_000,
+            max_fragments: 64,
+            ike_port: 500,
+            nat_port: 4500,
+            dpd_interval: None,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! # pqike-proto: the sans-IO IKEv2 engine
+//!
+//! The engine never reads a clock, a socket or the OS RNG. The caller passes `now`, datagrams and
+//! commands in, and takes transmits, timer deadlines and events out (the quinn-proto model).
+//!
+//! ## Call order
+//! 1. Build an [`Endpoint`] with [`EndpointConfig`], the connections, credentials, a crypto
+//!    provider and a random source.
+//! 2. Feed input: [`Endpoint::handle_datagram`] for every UDP datagram received on the IKE or NAT-T
+//!    port, [`Endpoint::handle_command`] for user commands (initiate, terminate), and
+//!    [`Endpoint::handle_timeout`] whenever the deadline from [`Endpoint::poll_timeout`] passes.
+//! 3. After each input, drain output: [`Endpoint::poll_transmit`] until `None` (send each datagram),
+//!    [`Endpoint::poll_event`] until `None` (install Child SAs, log state changes), then re-arm the
+//!    timer with [`Endpoint::poll_timeout`].
+//!
+//! Exchanges run as tasks (strongSwan's design): IKE_SA_INIT (with COOKIE and INVALID_KE_PAYLOAD
+//! retries), IKE_INTERMEDIATE rounds for RFC 9370 additional key exchanges, IKE_AUTH with the initial
+//! Child SA, INFORMATIONAL (delete, liveness). Below the tasks sit the message-ID windows,
+//! retransmission with exponential backoff, cached responses and RFC 7383 fragmentation.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+mod endpoint;
+
+pub use config::*;
+pub use endpoint::Endpoint;
+
+use pqike_wire::TrafficSelector;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Opaque handle of an IKE SA inside an [`Endpoint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SaId(pub u64);
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Local address and port to send from (port 500/4500 or the configured ones).
+    pub local: SocketAddr,
+    /// Destination.
+    pub remote: SocketAddr,
+    /// The UDP payload, including the 4-octet non-ESP marker when sent on the NAT-T port.
+    pub payload: Vec<u8>,
+}
+
+/// A user command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Initiate the named connection (IKE SA plus its children, unless childless).
+    Initiate {
+        /// Connection name.
+        connection: String,
+    },
+    /// Delete all IKE SAs of the named connection (INFORMATIONAL with Delete).
+    Terminate {
+        /// Connection name.
+        connection: String,
+    },
+    /// Delete one IKE SA.
+    TerminateSa(SaId),
+}
+
+/// Child SA keys and parameters handed to a data plane (the install event).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChildSaKeys {
+    /// IKE SA this child belongs to.
+    pub ike_sa: SaId,
+    /// Connection and child names.
+    pub connection: String,
+    /// Child config name.
+    pub child: String,
+    /// Inbound SPI (ours) and outbound SPI (peer's).
+    pub spi_in: u32,
+    /// Outbound SPI.
+    pub spi_out: u32,
+    /// ENCR transform ID and key length in bits.
+    pub encr: (u16, Option<u16>),
+    /// INTEG transform ID (0 for AEAD).
+    pub integ: u16,
+    /// Extended sequence numbers negotiated.
+    pub esn: bool,
+    /// Inbound keys: encryption (incl. salt), integrity.
+    pub key_in: (zeroize::Zeroizing<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>),
+    /// Outbound keys.
+    pub key_out: (zeroize::Zeroizing<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>),
+    /// Negotiated local and remote traffic selectors.
+    pub local_ts: Vec<TrafficSelector>,
+    /// Remote TS.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Tunnel or transport.
+    pub mode: IpsecMode,
+    /// Outer addresses (ours, peer's) and whether UDP encapsulation (NAT-T) is in use.
+    pub local: SocketAddr,
+    /// Peer outer address.
+    pub remote: SocketAddr,
+    /// RFC 3948 UDP encapsulation.
+    pub udp_encap: bool,
+    /// Lifetime.
+    pub lifetime: Duration,
+}
+
+impl core::fmt::Debug for ChildSaKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ChildSaKeys")
+            .field("ike_sa", &self.ike_sa)
+            .field("child", &self.child)
+            .field("spi_in", &format_args!("{:08x}", self.spi_in))
+            .field("spi_out", &format_args!("{:08x}", self.spi_out))
+            .field("encr", &self.encr)
+            .field("integ", &self.integ)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an IKE SA went away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    /// We deleted it (command).
+    LocalDelete,
+    /// The peer deleted it.
+    PeerDelete,
+    /// No response after all retransmissions.
+    Timeout {
+        /// Which exchange gave up.
+        exchange: String,
+        /// Retransmissions sent.
+        retransmits: u32,
+    },
+    /// The peer answered with an error notify (e.g. NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED).
+    PeerError(String),
+    /// We refused the peer (the notify we sent, and why).
+    LocalError(String),
+}
+
+/// Events for the daemon.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// An IKE SA reached ESTABLISHED.
+    IkeUp {
+        /// Handle.
+        sa: SaId,
+        /// Status snapshot at that moment.
+        status: IkeSaStatus,
+    },
+    /// An IKE SA is gone (all its children too).
+    IkeDown {
+        /// Handle.
+        sa: SaId,
+        /// Connection name.
+        connection: String,
+        /// Why.
+        reason: DownReason,
+    },
+    /// Install a Child SA into the data plane.
+    InstallChildSa(ChildSaKeys),
+    /// Remove a Child SA (by inbound and outbound SPI).
+    RemoveChildSa {
+        /// IKE SA.
+        ike_sa: SaId,
+        /// Inbound SPI.
+        spi_in: u32,
+        /// Outbound SPI.
+        spi_out: u32,
+    },
+    /// A protocol exchange completed (for logs and the demo): e.g. "IKE_SA_INIT", with a summary
+    /// such as "request 1 [ SA KE No N(NATD_S_IP) ... ]".
+    Exchange {
+        /// IKE SA.
+        sa: SaId,
+        /// Human-readable line.
+        summary: String,
+    },
+}
+
+/// State of an IKE SA, for `pqike status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IkeState {
+    /// IKE_SA_INIT in progress.
+    Connecting,
+    /// IKE_INTERMEDIATE rounds in progress.
+    Intermediate,
+    /// IKE_AUTH in progress.
+    Authenticating,
+    /// Established.
+    Established,
+    /// Being deleted.
+    Deleting,
+}
+
+/// Negotiated IKE transforms, as names like strongSwan prints them (AES_GCM_16-256, PRF_HMAC_SHA2_384,
+/// CURVE_25519, ML_KEM_768).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IkeTransforms {
+    /// e.g. "AES_GCM_16-256".
+    pub encr: String,
+    /// e.g. "HMAC_SHA2_256_128" (empty for AEAD).
+    pub integ: String,
+    /// e.g. "PRF_HMAC_SHA2_384".
+    pub prf: String,
+    /// Every KE round in order: type-4 method first, then ADDKE1..7 that ran.
+    pub ke: Vec<String>,
+}
+
+/// Status of one Child SA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildSaStatus {
+    /// Child config name.
+    pub name: String,
+    /// Inbound SPI.
+    pub spi_in: u32,
+    /// Outbound SPI.
+    pub spi_out: u32,
+    /// e.g. "AES_GCM_16-256".
+    pub encr: String,
+    /// e.g. "HMAC_SHA2_256_128" or empty.
+    pub integ: String,
+    /// Mode.
+    pub mode: IpsecMode,
+    /// TS.
+    pub local_ts: Vec<TrafficSelector>,
+    /// TS.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// When installed.
+    pub installed_at: Instant,
+}
+
+/// Status of one IKE SA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IkeSaStatus {
+    /// Handle.
+    pub sa: SaId,
+    /// Connection name.
+    pub connection: String,
+    /// State.
+    pub state: IkeState,
+    /// True if we initiated it.
+    pub initiator: bool,
+    /// SPIs.
+    pub spi_i: u64,
+    /// SPIs.
+    pub spi_r: u64,
+    /// Outer addresses in use (after any NAT-T float).
+    pub local: SocketAddr,
+    /// Peer.
+    pub remote: SocketAddr,
+    /// NAT detected (local or remote side).
+    pub nat_detected: bool,
+    /// Negotiated transforms.
+    pub transforms: IkeTransforms,
+    /// Identities.
+    pub local_id: String,
+    /// Identities.
+    pub remote_id: String,
+    /// When created / established.
+    pub created_at: Instant,
+    /// When established.
+    pub established_at: Option<Instant>,
+    /// Children.
+    pub children: Vec<ChildSaStatus>,
+}
