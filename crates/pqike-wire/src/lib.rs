@@ -15,15 +15,40 @@
 //!   [`Message::encode`] writes unencrypted messages; [`sk_layout`] helps the engine lay out an
 //!   SK/SKF message before it is sealed in place.
 //!
-//! Decoding never panics on any input; it fails with [`DecodeError`].
+//! * On UDP port 4500, [`classify_udp4500`] / [`strip_non_esp_marker`] separate IKE from ESP and
+//!   NAT-keepalives (RFC 3948) before any of the above.
+//! * For logs, a [`Message`] displays as a strongSwan-style summary (see [`summary()`]), and a
+//!   [`TrafficSelector`] as `10.0.0.0/24[6/443]`.
+//!
+//! Decoding never panics on any input; it fails with [`DecodeError`]. Encoding is infallible;
+//! values that cannot be represented (a field longer than its length octets allow) are caller
+//! bugs, caught by `debug_assert!`.
+//!
+//! With the `arbitrary` feature, `arbitrary` holds proptest strategies for every payload and
+//! for whole messages, for property tests in dependent crates.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(any(test, feature = "arbitrary"))]
+pub mod arbitrary;
 pub mod payload;
+mod payload_codec;
+mod reader;
 pub mod registry;
+mod summary;
+mod traffic_selector;
+pub mod udp_encap;
+
+pub use payload_codec::{NONCE_MAX_LEN, NONCE_MIN_LEN};
+use reader::{patch_u16, Reader};
 
 pub use payload::*;
 pub use registry::*;
+pub use summary::summary;
+pub use udp_encap::{classify_udp4500, strip_non_esp_marker, Udp4500};
+
+#[cfg(test)]
+mod tests;
 
 /// IKE header length (RFC 7296 §3.1).
 pub const IKE_HEADER_LEN: usize = 28;
@@ -31,6 +56,8 @@ pub const IKE_HEADER_LEN: usize = 28;
 pub const GENERIC_HEADER_LEN: usize = 4;
 /// The non-ESP marker that precedes IKE messages on UDP port 4500 (RFC 3948 §2.2).
 pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+/// Version octet of IKEv2.0 (major 2, minor 0).
+pub const IKE_VERSION_2_0: u8 = 0x20;
 
 /// Why a message or payload could not be decoded. `Copy` and cheap: carried into log lines and
 /// mapped by the engine to INVALID_SYNTAX or a silent drop.
@@ -39,16 +66,25 @@ pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
 pub enum DecodeError {
     /// Fewer bytes than a header or length field requires.
     #[error("truncated {what}")]
-    Truncated { what: &'static str },
+    Truncated {
+        /// The structure being read.
+        what: &'static str,
+    },
     /// A length field disagrees with the enclosing structure.
     #[error("bad length in {what}")]
-    BadLength { what: &'static str },
+    BadLength {
+        /// The structure whose length is wrong.
+        what: &'static str,
+    },
     /// IKE major version is not 2.
     #[error("unsupported major version {0}")]
     BadVersion(u8),
     /// A field has a value the RFC forbids (e.g. TS type/family mismatch, non-zero reserved where required).
     #[error("invalid value in {what}")]
-    Invalid { what: &'static str },
+    Invalid {
+        /// The field or structure with the forbidden value.
+        what: &'static str,
+    },
     /// SK payload not last, SKF not alone, or a second SK.
     #[error("encrypted payload misplaced")]
     MisplacedEncrypted,
@@ -68,25 +104,36 @@ pub struct Flags {
 impl Flags {
     /// Flags octet.
     pub fn to_byte(self) -> u8 {
-        (u8::from(self.initiator) << 3) | (u8::from(self.version) << 4) | (u8::from(self.response) << 5)
+        (u8::from(self.initiator) << 3)
+            | (u8::from(self.version) << 4)
+            | (u8::from(self.response) << 5)
     }
     /// From the flags octet (unknown bits ignored, as RFC 7296 says).
     pub fn from_byte(b: u8) -> Self {
-        Flags { initiator: b & 0x08 != 0, version: b & 0x10 != 0, response: b & 0x20 != 0 }
+        Flags {
+            initiator: b & 0x08 != 0,
+            version: b & 0x10 != 0,
+            response: b & 0x20 != 0,
+        }
     }
 }
 
 /// The IKE header (RFC 7296 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// IKE SA Initiator's SPI.
     pub spi_i: u64,
+    /// IKE SA Responder's SPI (zero in the first IKE_SA_INIT request).
     pub spi_r: u64,
     /// Type of the first payload.
     pub next_payload: PayloadType,
     /// Major (high nibble) / minor version octet; 0x20 for IKEv2.
     pub version: u8,
+    /// Exchange type.
     pub exchange: ExchangeType,
+    /// I/V/R flags.
     pub flags: Flags,
+    /// Message ID (RFC 7296 §2.2).
     pub message_id: u32,
     /// Total message length including the header.
     pub length: u32,
@@ -94,19 +141,81 @@ pub struct Header {
 
 impl Header {
     /// Parse the 28-octet header. Checks major version 2 and that `length` >= 28.
+    ///
+    /// Only the first 28 octets of `buf` are read; trailing bytes are the caller's concern
+    /// ([`Message::decode`] checks `length` against the datagram).
     pub fn decode(buf: &[u8]) -> Result<Header, DecodeError> {
-        todo!("wire helper")
+        let mut r = Reader::new(buf, "IKE header");
+        let spi_i = r.u64()?;
+        let spi_r = r.u64()?;
+        let next_payload = PayloadType(r.u8()?);
+        let version = r.u8()?;
+        let exchange = ExchangeType(r.u8()?);
+        let flags = Flags::from_byte(r.u8()?);
+        let message_id = r.u32()?;
+        let length = r.u32()?;
+        // RFC 7296 §3.1: a major version we do not speak is answered with
+        // INVALID_MAJOR_VERSION (the engine's job); the minor version is ignored.
+        if version >> 4 != 2 {
+            return Err(DecodeError::BadVersion(version >> 4));
+        }
+        if (length as usize) < IKE_HEADER_LEN {
+            return Err(DecodeError::BadLength {
+                what: "IKE header length",
+            });
+        }
+        Ok(Header {
+            spi_i,
+            spi_r,
+            next_payload,
+            version,
+            exchange,
+            flags,
+            message_id,
+            length,
+        })
     }
+
     /// Write the 28-octet header into `out` (appends).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        todo!("wire helper")
+        out.extend_from_slice(&self.spi_i.to_be_bytes());
+        out.extend_from_slice(&self.spi_r.to_be_bytes());
+        out.push(self.next_payload.0);
+        out.push(self.version);
+        out.push(self.exchange.0);
+        out.push(self.flags.to_byte());
+        out.extend_from_slice(&self.message_id.to_be_bytes());
+        out.extend_from_slice(&self.length.to_be_bytes());
+    }
+
+    /// A header for a message we send: version 2.0; `next_payload` and `length` are left at
+    /// zero for [`Message::encode`] / [`sk_layout`] to fill in.
+    pub fn new(
+        spi_i: u64,
+        spi_r: u64,
+        exchange: ExchangeType,
+        flags: Flags,
+        message_id: u32,
+    ) -> Header {
+        Header {
+            spi_i,
+            spi_r,
+            next_payload: PayloadType::NONE,
+            version: IKE_VERSION_2_0,
+            exchange,
+            flags,
+            message_id,
+            length: 0,
+        }
     }
 }
 
 /// A decoded message: header plus the top-level payloads in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
+    /// The IKE header as received (or to be rewritten by [`Message::encode`]).
     pub header: Header,
+    /// Top-level payloads; an SK payload, if any, is last and still encrypted.
     pub payloads: Vec<Payload>,
 }
 
@@ -114,14 +223,43 @@ impl Message {
     /// Decode a whole IKE message (without non-ESP marker). `header.length` must equal
     /// `buf.len()` (trailing bytes are an error). Encrypted payloads are left opaque.
     pub fn decode(buf: &[u8]) -> Result<Message, DecodeError> {
-        todo!("wire helper")
+        let header = Header::decode(buf)?;
+        if header.length as usize != buf.len() {
+            return Err(DecodeError::BadLength {
+                what: "IKE header length",
+            });
+        }
+        let payloads = decode_chain(header.next_payload, &buf[IKE_HEADER_LEN..], true)?;
+        Ok(Message { header, payloads })
     }
 
     /// Encode the message, computing Next Payload chaining and all lengths (header.length and
     /// header.next_payload are ignored and recomputed). An `Encrypted`/`EncryptedFragment`
     /// payload is written with its opaque body.
     pub fn encode(&self) -> Vec<u8> {
-        todo!("wire helper")
+        let mut out = Vec::with_capacity(512);
+        self.header.encode(&mut out);
+        let first = encode_chain_into(&self.payloads, &mut out);
+        out[16] = first.0;
+        let len = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        out[24..28].copy_from_slice(&len.to_be_bytes());
+        out
+    }
+
+    /// The SK payload, if this message has one (it is then the last payload).
+    pub fn encrypted(&self) -> Option<&Encrypted> {
+        match self.payloads.last() {
+            Some(Payload::Encrypted(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The SKF payload, if this message is an encrypted fragment (RFC 7383).
+    pub fn encrypted_fragment(&self) -> Option<&EncryptedFragment> {
+        match self.payloads.as_slice() {
+            [Payload::EncryptedFragment(f)] => Some(f),
+            _ => None,
+        }
     }
 
     /// Iterator over notifies among the top-level payloads.
@@ -133,16 +271,124 @@ impl Message {
     }
 }
 
+/// The first payload of an unknown type with the Critical bit set, if any. RFC 7296 §2.5: the
+/// whole message must then be rejected with UNSUPPORTED_CRITICAL_PAYLOAD, whose notification
+/// data is this one-octet type.
+pub fn first_unsupported_critical(payloads: &[Payload]) -> Option<PayloadType> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Unknown {
+            payload_type,
+            critical: true,
+            ..
+        } => Some(*payload_type),
+        _ => None,
+    })
+}
+
 /// Decode a chain of payloads starting with type `first` that exactly fills `buf`
 /// (used for the decrypted inner part of SK/SKF).
+///
+/// An SK or SKF payload inside the chain is rejected with [`DecodeError::MisplacedEncrypted`]
+/// (there is no nesting of encrypted payloads).
 pub fn decode_payload_chain(first: PayloadType, buf: &[u8]) -> Result<Vec<Payload>, DecodeError> {
-    todo!("wire helper")
+    decode_chain(first, buf, false)
+}
+
+/// Walk a chain of generic payload headers (RFC 7296 §3.2). `top_level` allows SK/SKF.
+fn decode_chain(
+    first: PayloadType,
+    buf: &[u8],
+    top_level: bool,
+) -> Result<Vec<Payload>, DecodeError> {
+    let mut r = Reader::new(buf, "generic payload header");
+    let mut payloads = Vec::new();
+    let mut next = first;
+    while next != PayloadType::NONE {
+        let this = next;
+        let (next_field, critical, body) = read_generic(&mut r)?;
+        match this {
+            PayloadType::SK => {
+                // RFC 7296 §3.14: SK is the last payload; its Next Payload names the first
+                // inner payload, so the outer chain ends here.
+                if !top_level || !r.is_empty() {
+                    return Err(DecodeError::MisplacedEncrypted);
+                }
+                payloads.push(Payload::Encrypted(Encrypted {
+                    first_inner: next_field,
+                    body: body.to_vec(),
+                }));
+                return Ok(payloads);
+            }
+            PayloadType::SKF => {
+                // RFC 7383 §2.5: SKF is the only payload of its message.
+                if !top_level || !payloads.is_empty() || !r.is_empty() {
+                    return Err(DecodeError::MisplacedEncrypted);
+                }
+                payloads.push(Payload::EncryptedFragment(payload_codec::decode_skf(
+                    next_field, body,
+                )?));
+                return Ok(payloads);
+            }
+            _ => payloads.push(Payload::decode_body(this, critical, body)?),
+        }
+        next = next_field;
+    }
+    if !r.is_empty() {
+        // The Next Payload chain ended before the bytes did.
+        return Err(DecodeError::BadLength {
+            what: "payload chain (trailing data)",
+        });
+    }
+    Ok(payloads)
+}
+
+/// Read one generic payload header and its body: (next payload, critical bit, body).
+fn read_generic<'a>(r: &mut Reader<'a>) -> Result<(PayloadType, bool, &'a [u8]), DecodeError> {
+    let next = PayloadType(r.u8()?);
+    // Critical bit is the top bit; the other 7 bits are reserved and ignored (RFC 7296 §3.2).
+    let critical = r.u8()? & 0x80 != 0;
+    let len = usize::from(r.u16()?);
+    let body_len = len
+        .checked_sub(GENERIC_HEADER_LEN)
+        .ok_or(DecodeError::BadLength {
+            what: "payload length below 4",
+        })?;
+    if body_len > r.left() {
+        return Err(DecodeError::BadLength {
+            what: "payload length beyond message",
+        });
+    }
+    Ok((next, critical, r.take(body_len)?))
 }
 
 /// Encode a chain of payloads; returns (type of the first payload, bytes). An empty slice gives
 /// `(PayloadType::NONE, [])`.
 pub fn encode_payload_chain(payloads: &[Payload]) -> (PayloadType, Vec<u8>) {
-    todo!("wire helper")
+    let mut out = Vec::new();
+    let first = encode_chain_into(payloads, &mut out);
+    (first, out)
+}
+
+/// Append the chain to `out`; returns the type of the first payload.
+fn encode_chain_into(payloads: &[Payload], out: &mut Vec<u8>) -> PayloadType {
+    for (i, p) in payloads.iter().enumerate() {
+        // SK/SKF carry the first inner type in their Next Payload field (RFC 7296 §3.14).
+        let next = p.inner_next().unwrap_or_else(|| {
+            payloads
+                .get(i + 1)
+                .map_or(PayloadType::NONE, Payload::payload_type)
+        });
+        let start = out.len();
+        out.push(next.0);
+        out.push(if p.critical() { 0x80 } else { 0 });
+        out.extend_from_slice(&[0, 0]);
+        p.encode_body(out);
+        let len = out.len() - start;
+        patch_u16(out, start + 2, len);
+    }
+    payloads
+        .first()
+        .map_or(PayloadType::NONE, Payload::payload_type)
 }
 
 /// Byte layout of an SK- or SKF-protected message being built, so the engine can seal it in place.
@@ -173,15 +419,99 @@ pub fn sk_layout(
     plaintext: &[u8],
     icv_len: usize,
 ) -> (Vec<u8>, SkLayout) {
-    todo!("wire helper")
+    let (payload_type, extra) = match fragment {
+        None => (PayloadType::SK, 0),
+        Some(_) => (PayloadType::SKF, 4),
+    };
+    let iv_offset = IKE_HEADER_LEN + GENERIC_HEADER_LEN + extra;
+    let plaintext_offset = iv_offset + iv_len;
+    let icv_offset = plaintext_offset + plaintext.len();
+    let total_len = icv_offset + icv_len;
+
+    let mut out = Vec::with_capacity(total_len);
+    let mut h = *header;
+    h.next_payload = payload_type;
+    h.length = u32::try_from(total_len).unwrap_or(u32::MAX);
+    h.encode(&mut out);
+    out.push(first_inner.0);
+    out.push(0);
+    out.extend_from_slice(&[0, 0]);
+    patch_u16(&mut out, IKE_HEADER_LEN + 2, total_len - IKE_HEADER_LEN);
+    if let Some((number, total)) = fragment {
+        out.extend_from_slice(&number.to_be_bytes());
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    out.resize(plaintext_offset, 0);
+    out.extend_from_slice(plaintext);
+    out.resize(total_len, 0);
+    (
+        out,
+        SkLayout {
+            iv_offset,
+            plaintext_offset,
+            icv_offset,
+            total_len,
+        },
+    )
 }
 
-/// Length of the unencrypted payloads before an SK payload plus the SK header etc. is not needed by
-/// the engine: it reads offsets from this when it receives an SK message: returns the offset of the
-/// SK(F) payload's generic header in `buf` (for the AAD = `buf[..offset_of_iv]`), the IV offset, and
-/// the end of the body. Errors if the message has no SK/SKF payload.
+/// Find the SK/SKF payload of a received message, for authentication and decryption in place:
+/// returns the offset of its generic header, the IV offset (the associated data is
+/// `buf[..iv_offset]`), the end of the body, and the SK(F) header fields. Errors if the message
+/// has no SK/SKF payload, or on the same header/length errors as [`Message::decode`].
+///
+/// Only the generic headers before SK/SKF are walked (their bodies are not parsed); the same
+/// placement rules as [`Message::decode`] apply.
 pub fn locate_encrypted(buf: &[u8]) -> Result<EncryptedLocation, DecodeError> {
-    todo!("wire helper")
+    let header = Header::decode(buf)?;
+    if header.length as usize != buf.len() {
+        return Err(DecodeError::BadLength {
+            what: "IKE header length",
+        });
+    }
+    let mut r = Reader::new(buf, "generic payload header");
+    r.skip(IKE_HEADER_LEN)?;
+    let mut this = header.next_payload;
+    loop {
+        let payload_offset = r.position();
+        match this {
+            PayloadType::NONE => {
+                return Err(DecodeError::Invalid {
+                    what: "no encrypted payload",
+                })
+            }
+            PayloadType::SK | PayloadType::SKF => {
+                let (first_inner, _, body) = read_generic(&mut r)?;
+                if !r.is_empty() {
+                    return Err(DecodeError::MisplacedEncrypted);
+                }
+                let (fragment, iv_offset) = if this == PayloadType::SKF {
+                    if payload_offset != IKE_HEADER_LEN {
+                        return Err(DecodeError::MisplacedEncrypted);
+                    }
+                    let f = payload_codec::decode_skf(first_inner, body)?;
+                    (
+                        Some((f.number, f.total)),
+                        payload_offset + GENERIC_HEADER_LEN + 4,
+                    )
+                } else {
+                    (None, payload_offset + GENERIC_HEADER_LEN)
+                };
+                return Ok(EncryptedLocation {
+                    payload_offset,
+                    iv_offset,
+                    end: buf.len(),
+                    payload_type: this,
+                    first_inner,
+                    fragment,
+                });
+            }
+            _ => {
+                let (next, _, _) = read_generic(&mut r)?;
+                this = next;
+            }
+        }
+    }
 }
 
 /// Where the SK/SKF payload sits in a received message (see [`locate_encrypted`]).

@@ -8,7 +8,7 @@ macro_rules! registry {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub $ty);
         impl $name {
-            $($(#[$cm])* pub const $c: $name = $name($v);)*
+            $($(#[$cm])* #[doc = concat!("`", stringify!($c), "` = ", stringify!($v), ".")] pub const $c: $name = $name($v);)*
             /// The registry name of this value, if it is one we know.
             pub fn name(self) -> Option<&'static str> {
                 match self.0 { $(x if x == $v => Some(stringify!($c)),)* _ => None }
