@@ -17,6 +17,16 @@
 //! [`CryptoProvider::sk_cipher`] builds an [`SkCipher`] from the negotiated ENCR/INTEG and keys. It
 //! seals and opens whole message buffers in place: associated data is `buf[..iv_offset]`, the IV
 //! (filled by the caller) follows, then the plaintext/ciphertext, then the ICV at the end.
+//!
+//! ## Authentication
+//! [`sig`] maps [`SignatureScheme`]s to RFC 7427 AlgorithmIdentifiers and classic auth methods,
+//! converts ECDSA signatures between DER and r | s, and provides [`SigningKey`] implementations.
+//! [`pki`] loads PEM certificates and keys, parses certificates and verifies chains; peer AUTH
+//! signatures are then checked with [`CryptoProvider::verify`] and the certificate's SPKI.
+//!
+//! ## Randomness
+//! [`SystemRandom`] in production; [`DeterministicRandom`] for reproducible simulations. (Key
+//! generation inside the aws-lc provider always uses the system generator.)
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -104,7 +114,7 @@ pub trait Prf: Send + Sync {
     /// Preferred key length in octets (RFC 7296 §2.13: SK_d, SK_pi, SK_pr have this length;
     /// for HMAC PRFs it equals the output length).
     fn key_len(&self) -> usize;
-    /// prf(key, data[0] | data[1] | ...).
+    /// `prf(key, data[0] | data[1] | ...)`.
     fn compute(&self, key: &[u8], data: &[&[u8]]) -> Zeroizing<Vec<u8>>;
 }
 
@@ -152,7 +162,12 @@ pub trait CryptoProvider: Send + Sync {
     /// from ENCR `encr` (with Key Length attribute `key_bits`, required for AES) and INTEG `integ`
     /// (0 = none, required for AEAD ciphers). `None` if the combination is unsupported or invalid
     /// (e.g. AEAD with an INTEG transform, CBC without one).
-    fn sk_key_lengths(&self, encr: u16, key_bits: Option<u16>, integ: u16) -> Option<(usize, usize)>;
+    fn sk_key_lengths(
+        &self,
+        encr: u16,
+        key_bits: Option<u16>,
+        integ: u16,
+    ) -> Option<(usize, usize)>;
     /// Build an SK cipher for one direction.
     fn sk_cipher(
         &self,
@@ -166,7 +181,13 @@ pub trait CryptoProvider: Send + Sync {
     fn hash(&self, alg: HashAlgorithm, data: &[&[u8]]) -> Vec<u8>;
     /// Verify `sig` over `data` with the public key in `spki_der` (a DER SubjectPublicKeyInfo)
     /// under `scheme`.
-    fn verify(&self, scheme: SignatureScheme, spki_der: &[u8], data: &[u8], sig: &[u8]) -> Result<(), CryptoError>;
+    fn verify(
+        &self,
+        scheme: SignatureScheme,
+        spki_der: &[u8],
+        data: &[u8],
+        sig: &[u8],
+    ) -> Result<(), CryptoError>;
 }
 
 /// Constant-time equality for MACs and AUTH values.
