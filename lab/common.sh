@@ -90,3 +90,12 @@ stop_pid() {
     # give the kernel a moment to reap it, so the netns is empty afterwards
     wait_for 2 sh -c "! kill -0 $p 2>/dev/null" || true
 }
+
+# intermediate CA certificates of a lab/pki.sh chain, leaf-most first (int3 int2 int1)
+pki_intermediates() {
+    local f
+    for f in "$1"/int[0-9]*.pem; do
+        case "$f" in *.key.pem) continue ;; esac
+        [ -e "$f" ] && echo "$f"
+    done | sort -r -V
+}

@@ -128,15 +128,15 @@ EOC
         cp "$PKI/ca.pem" "$S/x509ca/"
         # intermediates go to x509/ (untrusted, so charon builds the chain to the root and
         # sends them as CERT payloads); in x509ca/ they would be trust anchors, never sent
-        local f; for f in "$PKI"/int*.pem; do [ -e "$f" ] && cp "$f" "$S/x509/"; done
+        local f; for f in $(pki_intermediates "$PKI"); do cp "$f" "$S/x509/"; done
         local_auth="auth = pubkey
-            certs = $LOCAL_ID.pem
-            send_cert = always"
+            certs = $LOCAL_ID.pem"
         remote_auth="auth = pubkey
             cacerts = ca.pem"
         # a CERTREQ naming a CA the other side already trusts makes charon send only
         # the end-entity certificate; we want each side to send its intermediates
-        conn_auth="send_certreq = no"
+        conn_auth="send_certreq = ${SEND_CERTREQ:-no}
+        send_cert = always"
     else
         local_auth="auth = psk"; remote_auth="auth = psk"
     fi

@@ -52,7 +52,12 @@ impl core::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             AuthConfig::Psk => f.write_str("Psk"),
-            AuthConfig::PubKey { cert, intermediates, cacerts, .. } => write!(
+            AuthConfig::PubKey {
+                cert,
+                intermediates,
+                cacerts,
+                ..
+            } => write!(
                 f,
                 "PubKey {{ cert: {}, intermediates: {}, cacerts: {} }}",
                 cert.is_some(),

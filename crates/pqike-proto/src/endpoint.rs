@@ -1,11 +1,54 @@
-//! The endpoint: the set of IKE SAs, SPI demultiplexing, cookies and half-open limits.
+//! The endpoint: the set of IKE SAs, SPI demultiplexing, NAT-T port handling, cookies and
+//! half-open limits (strongSwan's ike_sa_manager and receiver), driven by the caller.
+use crate::ike_sa::{Ctx, IkeSa, Output};
+use crate::notify::{find_notify, IkeError};
+use crate::proposal::select;
+use crate::tasks::ike_init::{self, supported};
 use crate::*;
-use pqike_crypto::{CryptoProvider, SecureRandom};
+use pqike_crypto::{ct_eq, CryptoProvider, HashAlgorithm, SecureRandom};
+use pqike_wire::{
+    ExchangeType, Header, Message, Notify, NotifyType, Payload, ProtocolId, NON_ESP_MARKER,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Version octet of our COOKIE values (RFC 7296 §2.6 `<VersionIDofSecret>`).
+const COOKIE_VERSION: u8 = 1;
 
 /// All IKE SAs of one daemon (strongSwan's ike_sa_manager), driven by the caller.
 pub struct Endpoint {
-    _todo: (),
+    config: EndpointConfig,
+    connections: Vec<Arc<ConnectionConfig>>,
+    credentials: Credentials,
+    crypto: Arc<dyn CryptoProvider>,
+    rng: Box<dyn SecureRandom>,
+    sas: BTreeMap<SaId, IkeSa>,
+    /// Our SPI -> SA.
+    by_spi: HashMap<u64, SaId>,
+    /// (initiator SPI, initiator address) -> responder SA, to spot retransmitted IKE_SA_INIT.
+    init_index: HashMap<(u64, SocketAddr), SaId>,
+    out: Output,
+    next_id: u64,
+    cookie_secret: Zeroizing<Vec<u8>>,
+    /// (Instant, Unix seconds) pair mapping the caller's clock to wall-clock time.
+    wall_clock: Option<(Instant, i64)>,
+}
+
+/// Borrow the parts of the endpoint an SA needs, leaving `sas` free for a mutable borrow.
+macro_rules! ctx {
+    ($self:ident, $now:expr) => {
+        Ctx {
+            now: $now,
+            cfg: &$self.config,
+            creds: &$self.credentials,
+            crypto: &*$self.crypto,
+            rng: &*$self.rng,
+            out: &mut $self.out,
+            unix_now: unix_time($self.wall_clock, $now),
+        }
+    };
 }
 
 impl Endpoint {
@@ -17,43 +60,567 @@ impl Endpoint {
         crypto: Arc<dyn CryptoProvider>,
         rng: Box<dyn SecureRandom>,
     ) -> Endpoint {
-        todo!("engine helper")
+        let mut secret = Zeroizing::new(vec![0u8; 32]);
+        if let Err(e) = rng.fill(&mut secret) {
+            // Cookies then only bind to the peer's values; still correct, just forgeable offline.
+            tracing::error!("no randomness for the cookie secret: {e}");
+        }
+        Endpoint {
+            config,
+            connections: connections.into_iter().map(Arc::new).collect(),
+            credentials,
+            crypto,
+            rng,
+            sas: BTreeMap::new(),
+            by_spi: HashMap::new(),
+            init_index: HashMap::new(),
+            out: Output::default(),
+            next_id: 1,
+            cookie_secret: secret,
+            wall_clock: None,
+        }
+    }
+
+    /// Tell the engine which wall-clock time (Unix seconds) corresponds to `now`; used only for
+    /// certificate validity periods. Without it the engine reads the system clock for that one
+    /// purpose (simulations should set it to stay deterministic).
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: i64) {
+        self.wall_clock = Some((now, unix_secs));
+    }
+
+    /// Add a connection (or replace the one with the same name). Existing IKE SAs keep the
+    /// configuration they were created with.
+    pub fn add_connection(&mut self, conn: ConnectionConfig) {
+        self.connections.retain(|c| c.name != conn.name);
+        self.connections.push(Arc::new(conn));
+    }
+
+    /// Remove a connection by name (its IKE SAs stay up until terminated). False if unknown.
+    pub fn remove_connection(&mut self, name: &str) -> bool {
+        let before = self.connections.len();
+        self.connections.retain(|c| c.name != name);
+        self.connections.len() != before
+    }
+
+    /// Replace the pre-shared keys (for new authentications).
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
+    }
+
+    fn alloc_id(&mut self) -> SaId {
+        let id = SaId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// A fresh, unused, non-zero SPI.
+    fn new_spi(&self) -> Result<u64, String> {
+        for _ in 0..16 {
+            let mut b = [0u8; 8];
+            self.rng.fill(&mut b).map_err(|e| e.to_string())?;
+            let spi = u64::from_be_bytes(b);
+            if spi != 0 && !self.by_spi.contains_key(&spi) {
+                return Ok(spi);
+            }
+        }
+        Err("cannot allocate an IKE SPI".into())
     }
 
     /// A datagram arrived on `local` (our address and port) from `remote`. `data` is the UDP
     /// payload as received (on the NAT-T port it starts with the non-ESP marker; ESP packets and
     /// keepalives there are not IKE and are ignored here).
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
-        todo!()
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) {
+        let data = if local.port() == self.config.nat_port {
+            // RFC 3948 §2.2/§2.3: 0xFF keepalives, ESP (non-zero SPI) and marker-prefixed IKE.
+            if data == [0xff] {
+                tracing::trace!("NAT-T keepalive from {remote}");
+                return;
+            }
+            match data.split_at_checked(4) {
+                Some((marker, rest)) if marker == NON_ESP_MARKER => rest,
+                Some(_) => {
+                    tracing::trace!(
+                        "ESP packet from {remote} on the NAT-T port: not for the IKE engine"
+                    );
+                    return;
+                }
+                None => {
+                    tracing::debug!(
+                        "dropping {}-octet datagram from {remote} on the NAT-T port",
+                        data.len()
+                    );
+                    return;
+                }
+            }
+        } else {
+            data
+        };
+        if data.len() > self.config.max_message_size {
+            tracing::warn!(
+                "dropping {}-octet message from {remote}: above max_message_size",
+                data.len()
+            );
+            return;
+        }
+        let header = match Header::decode(data) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!("dropping datagram from {remote}: {e}");
+                return;
+            }
+        };
+        if usize::try_from(header.length).ok() != Some(data.len()) {
+            tracing::debug!(
+                "dropping message from {remote}: header length {} != datagram {}",
+                header.length,
+                data.len()
+            );
+            return;
+        }
+        if header.exchange == ExchangeType::IKE_SA_INIT
+            && !header.flags.response
+            && header.spi_r == 0
+        {
+            self.handle_init_request(now, local, remote, header, data);
+            return;
+        }
+        // The I flag tells who sent it (RFC 7296 §3.1): from the original initiator -> we are the
+        // responder and indexed by SPIr.
+        let our_spi = if header.flags.initiator {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
+        let Some(&id) = self.by_spi.get(&our_spi) else {
+            tracing::debug!(
+                "dropping {} from {remote}: unknown SPI {our_spi:016x}",
+                header.exchange
+            );
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        if sa.initiator == header.flags.initiator {
+            tracing::debug!(
+                "dropping {} from {remote}: I flag does not fit our role",
+                header.exchange
+            );
+            return;
+        }
+        let mut ctx = ctx!(self, now);
+        sa.handle_packet(&mut ctx, local, remote, header, data);
+        let initial_contact = sa.dead.is_none() && std::mem::take(&mut sa.initial_contact);
+        if initial_contact {
+            self.initial_contact(id);
+        }
+        self.reap(id);
+    }
+
+    /// RFC 7296 §2.4: INITIAL_CONTACT says the peer has no other SAs with us, so older IKE SAs
+    /// between the same authenticated identities (a peer that restarted) are dropped silently.
+    fn initial_contact(&mut self, id: SaId) {
+        let Some(new) = self.sas.get(&id) else { return };
+        let (conn, local_id, remote_id) = (
+            new.conn.name.clone(),
+            new.local_id.clone(),
+            new.remote_id.clone(),
+        );
+        let stale: Vec<SaId> = self
+            .sas
+            .values()
+            .filter(|s| {
+                s.id != id
+                    && s.conn.name == conn
+                    && s.local_id == local_id
+                    && s.remote_id == remote_id
+            })
+            .filter(|s| s.state == IkeState::Established)
+            .map(|s| s.id)
+            .collect();
+        for old in stale {
+            tracing::info!(
+                sa = old.0,
+                "INITIAL_CONTACT from {remote_id}: dropping the old IKE SA"
+            );
+            if let Some(s) = self.sas.get_mut(&old) {
+                s.finish(DownReason::PeerDelete);
+            }
+            self.reap(old);
+        }
+    }
+
+    /// Send an unprotected IKE_SA_INIT error/cookie response (RFC 7296 §2.21.1, §2.6).
+    fn plain_reply(&mut self, local: SocketAddr, remote: SocketAddr, header: &Header, n: Notify) {
+        let what = crate::notify::notify_name(n.notify_type);
+        let mut payload = Vec::new();
+        if local.port() == self.config.nat_port {
+            payload.extend_from_slice(&NON_ESP_MARKER);
+        }
+        payload.extend_from_slice(&IkeSa::plain_notify(header, n));
+        tracing::debug!("sending IKE_SA_INIT response 0 [ N({what}) ] to {remote}");
+        self.out.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload,
+        });
+    }
+
+    /// RFC 7296 §2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>).
+    fn cookie(&self, ni: &[u8], remote: IpAddr, spi_i: u64) -> Vec<u8> {
+        let ip = match remote {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let mut c = vec![COOKIE_VERSION];
+        c.extend(self.crypto.hash(
+            HashAlgorithm::Sha256,
+            &[ni, &ip, &spi_i.to_be_bytes(), &self.cookie_secret],
+        ));
+        c
+    }
+
+    fn half_open(&self) -> usize {
+        self.sas
+            .values()
+            .filter(|s| !s.initiator && s.state != IkeState::Established)
+            .count()
+    }
+
+    /// Connections whose addresses fit this peer.
+    fn candidates(&self, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<ConnectionConfig>> {
+        self.connections
+            .iter()
+            .filter(|c| c.remote_addrs.is_empty() || c.remote_addrs.contains(&remote.ip()))
+            .filter(|c| {
+                c.local_addrs.is_empty()
+                    || c.local_addrs.contains(&local.ip())
+                    || local.ip().is_unspecified()
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn handle_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: Header,
+        data: &[u8],
+    ) {
+        if let Some(&id) = self.init_index.get(&(header.spi_i, remote)) {
+            // A retransmission: the SA answers from its cached response.
+            if let Some(sa) = self.sas.get_mut(&id) {
+                let mut ctx = ctx!(self, now);
+                sa.handle_packet(&mut ctx, local, remote, header, data);
+            }
+            return;
+        }
+        let msg = match Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("malformed IKE_SA_INIT from {remote}: {e}");
+                self.plain_reply(
+                    local,
+                    remote,
+                    &header,
+                    Notify::new(NotifyType::INVALID_SYNTAX, vec![]),
+                );
+                return;
+            }
+        };
+        let half_open = self.half_open();
+        if half_open >= self.config.max_half_open {
+            tracing::warn!("dropping IKE_SA_INIT from {remote}: {half_open} half-open SAs");
+            return;
+        }
+        if let Some(p) = msg
+            .payloads
+            .iter()
+            .find(|p| matches!(p, Payload::Unknown { critical: true, .. }))
+        {
+            let e = IkeError::UnsupportedCritical(p.payload_type());
+            tracing::warn!("refusing IKE_SA_INIT from {remote}: {e}");
+            if let Some(n) = e.notify() {
+                self.plain_reply(local, remote, &header, n);
+            }
+            return;
+        }
+        let Some(ni) = msg.payloads.iter().find_map(|p| {
+            if let Payload::Nonce(n) = p {
+                Some(n.clone())
+            } else {
+                None
+            }
+        }) else {
+            tracing::warn!("refusing IKE_SA_INIT from {remote}: no nonce");
+            self.plain_reply(
+                local,
+                remote,
+                &header,
+                Notify::new(NotifyType::INVALID_SYNTAX, vec![]),
+            );
+            return;
+        };
+        if half_open >= self.config.cookie_threshold {
+            let expected = self.cookie(&ni, remote.ip(), header.spi_i);
+            let valid = find_notify(&msg.payloads, NotifyType::COOKIE)
+                .is_some_and(|c| ct_eq(&c.data, &expected));
+            if !valid {
+                tracing::debug!("{half_open} half-open SAs: demanding a cookie from {remote}");
+                self.plain_reply(
+                    local,
+                    remote,
+                    &header,
+                    Notify::new(NotifyType::COOKIE, expected),
+                );
+                return;
+            }
+        }
+        let candidates = self.candidates(local, remote);
+        let id = self.alloc_id();
+        let Some(first) = candidates.first().cloned() else {
+            tracing::warn!("no connection for {local} <- {remote}, sending NO_PROPOSAL_CHOSEN");
+            self.plain_reply(
+                local,
+                remote,
+                &header,
+                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]),
+            );
+            return;
+        };
+        let offered = msg.payloads.iter().find_map(|p| {
+            if let Payload::Sa(v) = p {
+                Some(v)
+            } else {
+                None
+            }
+        });
+        let crypto = &*self.crypto;
+        let chosen = offered.and_then(|offered| {
+            candidates.iter().find_map(|c| {
+                select(offered, &c.proposals, ProtocolId::IKE, &|t, i| {
+                    supported(crypto, t, i)
+                })
+                .map(|s| (c.clone(), s))
+            })
+        });
+        let result = match (offered, chosen) {
+            (None, _) => Err((first, IkeError::Syntax("no SA payload".into()))),
+            (Some(_), None) => Err((first, IkeError::NoProposal)),
+            (Some(_), Some((conn, selected))) => match self.new_spi() {
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return;
+                }
+                Ok(spi_r) => {
+                    let mut sa = IkeSa::new(
+                        id,
+                        conn.clone(),
+                        false,
+                        header.spi_i,
+                        spi_r,
+                        local,
+                        remote,
+                        now,
+                    );
+                    let mut ctx = ctx!(self, now);
+                    match ike_init::respond(&mut sa, &mut ctx, &msg, data, selected) {
+                        Ok(()) => {
+                            tracing::debug!(
+                                sa = id.0,
+                                "new IKE SA for {} from {remote}",
+                                conn.name
+                            );
+                            self.by_spi.insert(spi_r, id);
+                            self.init_index.insert((header.spi_i, remote), id);
+                            self.sas.insert(id, sa);
+                            Ok(())
+                        }
+                        Err(e) => Err((conn, e)),
+                    }
+                }
+            },
+        };
+        if let Err((conn, e)) = result {
+            tracing::warn!("refusing IKE_SA_INIT from {remote} ({}): {e}", conn.name);
+            if let Some(n) = e.notify() {
+                self.plain_reply(local, remote, &header, n);
+            }
+            // INVALID_KE_PAYLOAD is a normal negotiation step; everything else ends the attempt.
+            if !matches!(e, IkeError::InvalidKe(_)) {
+                self.out.events.push_back(Event::IkeDown {
+                    sa: id,
+                    connection: conn.name.clone(),
+                    reason: DownReason::LocalError(e.reason()),
+                });
+            }
+        }
+    }
+
+    /// Remove a finished SA and emit its events.
+    fn reap(&mut self, id: SaId) {
+        let Some(reason) = self.sas.get(&id).and_then(|s| s.dead.clone()) else {
+            return;
+        };
+        let Some(sa) = self.sas.remove(&id) else {
+            return;
+        };
+        self.by_spi.remove(&sa.our_spi());
+        self.init_index.retain(|_, v| *v != id);
+        for c in &sa.children {
+            self.out.events.push_back(Event::RemoveChildSa {
+                ike_sa: id,
+                spi_in: c.status.spi_in,
+                spi_out: c.status.spi_out,
+            });
+        }
+        tracing::info!(sa = id.0, "IKE_SA {} down: {reason:?}", sa.conn.name);
+        self.out.events.push_back(Event::IkeDown {
+            sa: id,
+            connection: sa.conn.name.clone(),
+            reason,
+        });
     }
 
     /// Run a user command. Errors (unknown connection, no address) are returned as text.
     pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
-        todo!()
+        match cmd {
+            Command::Initiate { connection } => self.initiate(now, &connection),
+            Command::Terminate { connection } => {
+                let ids: Vec<SaId> = self
+                    .sas
+                    .values()
+                    .filter(|s| s.conn.name == connection)
+                    .map(|s| s.id)
+                    .collect();
+                if ids.is_empty() {
+                    return Err(format!("no IKE SA for connection {connection}"));
+                }
+                for id in ids {
+                    self.terminate(now, id);
+                }
+                Ok(())
+            }
+            Command::TerminateSa(id) => {
+                if !self.sas.contains_key(&id) {
+                    return Err(format!("no IKE SA {}", id.0));
+                }
+                self.terminate(now, id);
+                Ok(())
+            }
+        }
+    }
+
+    fn initiate(&mut self, now: Instant, name: &str) -> Result<(), String> {
+        let conn = self
+            .connections
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| format!("no connection named {name}"))?;
+        let remote_ip = *conn
+            .remote_addrs
+            .first()
+            .ok_or_else(|| format!("connection {name} has no remote address"))?;
+        let remote = SocketAddr::new(remote_ip, conn.remote_port);
+        let local_ip = conn
+            .local_addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == remote_ip.is_ipv4())
+            .unwrap_or(if remote_ip.is_ipv4() {
+                IpAddr::from([0u8; 4])
+            } else {
+                IpAddr::from([0u16; 8])
+            });
+        let local = SocketAddr::new(local_ip, self.config.ike_port);
+        let spi_i = self.new_spi()?;
+        let id = self.alloc_id();
+        let mut sa = IkeSa::new(id, conn.clone(), true, spi_i, 0, local, remote, now);
+        let mut ctx = ctx!(self, now);
+        ike_init::initiate(&mut sa, &mut ctx)
+            .map_err(|e| format!("cannot initiate {name}: {e}"))?;
+        tracing::info!(sa = id.0, "initiating IKE_SA {name} to {remote}");
+        self.by_spi.insert(spi_i, id);
+        self.sas.insert(id, sa);
+        Ok(())
+    }
+
+    fn terminate(&mut self, now: Instant, id: SaId) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        if sa.state == IkeState::Established || sa.state == IkeState::Deleting {
+            if sa.state == IkeState::Established {
+                let mut ctx = ctx!(self, now);
+                crate::tasks::informational::start_delete(sa, &mut ctx);
+            }
+        } else {
+            // Not established yet: nothing to tell the peer that it could authenticate.
+            sa.finish(DownReason::LocalDelete);
+        }
+        self.reap(id);
     }
 
     /// Timers: call when `now >= poll_timeout()`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        todo!()
+        let due: Vec<SaId> = self
+            .sas
+            .values()
+            .filter(|s| s.deadline(&self.config).is_some_and(|d| d <= now))
+            .map(|s| s.id)
+            .collect();
+        for id in due {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                let mut ctx = ctx!(self, now);
+                sa.on_timeout(&mut ctx);
+            }
+            self.reap(id);
+        }
     }
 
     /// Next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        todo!()
+        self.out.transmits.pop_front()
     }
 
     /// Next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        todo!()
+        self.out.events.pop_front()
     }
 
     /// Earliest timer deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.sas
+            .values()
+            .filter_map(|s| s.deadline(&self.config))
+            .min()
     }
 
     /// Snapshot of all IKE SAs.
     pub fn status(&self) -> Vec<IkeSaStatus> {
-        todo!()
+        self.sas.values().map(IkeSa::status).collect()
+    }
+}
+
+/// Wall-clock Unix seconds at `now`, from the caller's mapping or (if none) the system clock.
+fn unix_time(wall_clock: Option<(Instant, i64)>, now: Instant) -> i64 {
+    match wall_clock {
+        Some((at, unix)) => {
+            let delta =
+                i64::try_from(now.saturating_duration_since(at).as_secs()).unwrap_or(i64::MAX);
+            unix.saturating_add(delta)
+        }
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
     }
 }

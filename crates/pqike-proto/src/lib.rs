@@ -17,14 +17,43 @@
 //! retries), IKE_INTERMEDIATE rounds for RFC 9370 additional key exchanges, IKE_AUTH with the initial
 //! Child SA, INFORMATIONAL (delete, liveness). Below the tasks sit the message-ID windows,
 //! retransmission with exponential backoff, cached responses and RFC 7383 fragmentation.
+//!
+//! ## Module map
+//! * `endpoint`: SA table by SPI, NAT-T port handling (non-ESP marker, keepalives, ESP ignored),
+//!   stateless COOKIE / INVALID_KE_PAYLOAD / NO_PROPOSAL_CHOSEN replies, half-open limits.
+//! * `ike_sa`: one IKE SA: windows (one request outstanding each way), the cached response,
+//!   retransmission (`timeout * base^n`, give up after `retransmit_tries`), SK open/seal,
+//!   reassembly, following the peer's NAT-T float.
+//! * `crypto_ctx` (SK/SKF protection of one key generation), `fragment` (size budget, bounded
+//!   reassembly), `auth` (identities, PSK, RFC 7427 signatures), `certs` (peer chain and
+//!   identity), [`notify`] (every error's notify in one place, message summaries).
+//! * `tasks`: `ike_init`, `intermediate` (RFC 9242/9370 rounds), `ike_auth`, `child`,
+//!   `informational`, dispatched by an enum of pending continuations.
+//! * [`keymat`], [`proposal`], [`ts`], [`names`]: key schedule, negotiation, traffic selectors
+//!   and display names.
+//!
+//! Certificate validity needs wall-clock time: call [`Endpoint::set_wall_clock`] (otherwise the
+//! system clock is read for that one check).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth;
+mod certs;
 pub mod config;
+mod crypto_ctx;
 mod endpoint;
+mod fragment;
+mod ike_sa;
+pub mod keymat;
+pub mod names;
+pub mod notify;
+pub mod proposal;
+mod tasks;
+pub mod ts;
 
 pub use config::*;
 pub use endpoint::Endpoint;
+pub use notify::IkeError;
 
 use pqike_wire::TrafficSelector;
 use std::net::SocketAddr;

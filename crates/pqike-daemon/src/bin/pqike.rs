@@ -1,1 +1,138 @@
-fn main() {}
+//! pqike: control CLI for pqiked, plus an in-process demo.
+use clap::{Parser, Subcommand};
+use pqike_daemon::config::{DEFAULT_CONTROL_SOCKET, DEFAULT_IKE_PROPOSAL};
+use pqike_daemon::control::{format_status, request, transforms_line, Request};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Control pqiked over its Unix socket, or run a self-contained demo handshake.
+#[derive(Parser)]
+#[command(name = "pqike", version)]
+struct Args {
+    /// pqiked's control socket.
+    #[arg(long, short = 's', global = true, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List IKE SAs and their Child SAs.
+    Status {
+        /// Print JSON instead of the listing.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Initiate a connection and wait until it is established or has failed.
+    Up {
+        /// Connection name.
+        name: String,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Delete the IKE SAs (and Child SAs) of a connection.
+    Down {
+        /// Connection name.
+        name: String,
+    },
+    /// Run an initiator and a responder in this process over loopback UDP and show the handshake.
+    Demo {
+        /// IKE proposal (strongSwan syntax), e.g. aes256gcm16-prfsha384-mlkem768.
+        #[arg(long, default_value = DEFAULT_IKE_PROPOSAL)]
+        proposal: String,
+        /// ESP proposal for the Child SA.
+        #[arg(long, default_value = "aes256gcm16")]
+        esp_proposal: String,
+        /// Also print engine debug logs.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.cmd {
+        Cmd::Status { json } => {
+            match request(&args.socket, &Request::Status, Duration::from_secs(10)) {
+                Ok(r) if r.ok => {
+                    let sas = r.ike_sas.unwrap_or_default();
+                    if json {
+                        println!("{}", serde_json::json!({ "ike_sas": sas }));
+                    } else {
+                        print!("{}", format_status(&sas));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => fail(&r.error.unwrap_or_default()),
+                Err(e) => fail(&e),
+            }
+        }
+        Cmd::Up { name, timeout } => {
+            println!("initiating {name} ...");
+            match request(
+                &args.socket,
+                &Request::Up { name: name.clone() },
+                Duration::from_secs(timeout),
+            ) {
+                Ok(r) if r.ok => {
+                    if let Some(m) = &r.message {
+                        println!("{m}");
+                    }
+                    if let Some(sa) = &r.ike_sa {
+                        println!(
+                            "IKE SA {}[{}] established between {} [{}] and {} [{}]",
+                            sa.name, sa.id, sa.local, sa.local_id, sa.remote, sa.remote_id
+                        );
+                        println!("  IKE    {}", transforms_line(&sa.transforms));
+                        for c in &sa.child_sas {
+                            println!(
+                                "  child  {} {}_i {}_o {}",
+                                c.name, c.spi_in, c.spi_out, c.encr
+                            );
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => fail(&format!("{name} failed: {}", r.error.unwrap_or_default())),
+                Err(e) => fail(&format!("{name}: {e}")),
+            }
+        }
+        Cmd::Down { name } => match request(
+            &args.socket,
+            &Request::Down { name },
+            Duration::from_secs(10),
+        ) {
+            Ok(r) if r.ok => {
+                println!("{}", r.message.unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Ok(r) => fail(&r.error.unwrap_or_default()),
+            Err(e) => fail(&e),
+        },
+        Cmd::Demo {
+            proposal,
+            esp_proposal,
+            verbose,
+        } => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match rt.block_on(pqike_daemon::demo::run(&proposal, &esp_proposal, verbose)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("pqike: {msg}");
+    ExitCode::FAILURE
+}

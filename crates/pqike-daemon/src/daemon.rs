@@ -1,0 +1,413 @@
+//! The `pqiked` event loop: one task owns the [`Endpoint`]; UDP receive tasks and control-socket
+//! clients talk to it through channels. This is the only place that reads the clock
+//! (`Instant::now()`); the engine itself is sans-IO.
+//!
+//! Loop: wait for a datagram, a control request, the engine's timer or a signal; feed it to the
+//! engine; then [`Node::flush`] sends every pending transmit and handles every pending event.
+use crate::config::DaemonConfig;
+use crate::control::{child_alg, down_reason, IkeSaInfo, Request, Response};
+use crate::net::{Datagram, Sockets};
+use pqike_proto::{Command, Endpoint, Event, IkeState};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+/// A control request with the channel for its answer.
+type ControlMsg = (Request, oneshot::Sender<Response>);
+
+/// An engine plus its sockets: what the daemon runs once and the demo runs twice.
+pub struct Node {
+    /// The engine.
+    pub endpoint: Endpoint,
+    /// Our UDP sockets.
+    pub sockets: Sockets,
+}
+
+impl Node {
+    /// Build an engine for a daemon config with the production crypto provider and the system RNG.
+    pub fn new(cfg: &DaemonConfig, sockets: Sockets) -> Node {
+        Node::with(
+            cfg.endpoint.clone(),
+            cfg.connections.clone(),
+            cfg.credentials.clone(),
+            sockets,
+        )
+    }
+
+    /// Build an engine from its parts (the demo builds its configs in code).
+    pub fn with(
+        endpoint: pqike_proto::EndpointConfig,
+        connections: Vec<pqike_proto::ConnectionConfig>,
+        credentials: pqike_proto::Credentials,
+        sockets: Sockets,
+    ) -> Node {
+        let endpoint = Endpoint::new(
+            endpoint,
+            connections,
+            credentials,
+            Arc::new(pqike_crypto::awslc::AwsLcProvider::new()),
+            Box::new(pqike_crypto::SystemRandom),
+        );
+        Node { endpoint, sockets }
+    }
+
+    /// Send every pending datagram and return every pending event.
+    pub async fn flush(&mut self) -> Vec<Event> {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            self.sockets.send(&t).await;
+        }
+        std::iter::from_fn(|| self.endpoint.poll_event()).collect()
+    }
+
+    /// Feed a received datagram.
+    pub fn datagram(&mut self, d: &Datagram) {
+        self.endpoint
+            .handle_datagram(Instant::now(), d.local, d.remote, &d.data);
+    }
+
+    /// The engine's next deadline as a tokio instant (far future when none).
+    pub fn deadline(&self) -> tokio::time::Instant {
+        match self.endpoint.poll_timeout() {
+            Some(t) => tokio::time::Instant::from_std(t),
+            None => tokio::time::Instant::now() + Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Log an engine event the way the daemon does (never key material).
+pub fn log_event(ev: &Event) {
+    match ev {
+        Event::IkeUp { sa, status } => {
+            let info = IkeSaInfo::from_status(status, Instant::now());
+            info!(
+                "IKE SA {}[{}] established: {} [{}] <-> {} [{}], {}, SPIs {}_i {}_r{}",
+                info.name,
+                sa.0,
+                info.local,
+                info.local_id,
+                info.remote,
+                info.remote_id,
+                crate::control::transforms_line(&info.transforms),
+                info.spi_i,
+                info.spi_r,
+                if info.nat { ", NAT detected" } else { "" }
+            );
+        }
+        Event::IkeDown { sa, connection, reason } => {
+            let level_warn = !matches!(reason, pqike_proto::DownReason::LocalDelete | pqike_proto::DownReason::PeerDelete);
+            if level_warn {
+                warn!("IKE SA {connection}[{}] down: {}", sa.0, down_reason(reason));
+            } else {
+                info!("IKE SA {connection}[{}] down: {}", sa.0, down_reason(reason));
+            }
+        }
+        Event::InstallChildSa(k) => info!(
+            "install Child SA {}/{} (IKE SA {}): SPIs {:08x}_i {:08x}_o, {}{}, {:?}, {} -> {}{}, {} === {}, lifetime {}s",
+            k.connection,
+            k.child,
+            k.ike_sa.0,
+            k.spi_in,
+            k.spi_out,
+            child_alg(k.encr, k.integ),
+            if k.esn { "/ESN" } else { "" },
+            k.mode,
+            k.local,
+            k.remote,
+            if k.udp_encap { " (UDP-encapsulated)" } else { "" },
+            k.local_ts.iter().map(crate::ts::format_ts).collect::<Vec<_>>().join(","),
+            k.remote_ts.iter().map(crate::ts::format_ts).collect::<Vec<_>>().join(","),
+            k.lifetime.as_secs()
+        ),
+        Event::RemoveChildSa { ike_sa, spi_in, spi_out } => {
+            info!("remove Child SA (IKE SA {}): SPIs {spi_in:08x}_i {spi_out:08x}_o", ike_sa.0)
+        }
+        Event::Exchange { sa, summary } => debug!("IKE SA [{}]: {summary}", sa.0),
+    }
+}
+
+/// The running daemon's state besides the engine.
+struct Daemon {
+    node: Node,
+    /// `pqike up` clients waiting for their connection to come up or fail.
+    waiters: Vec<(String, oneshot::Sender<Response>)>,
+}
+
+impl Daemon {
+    async fn flush(&mut self) {
+        for ev in self.node.flush().await {
+            log_event(&ev);
+            match &ev {
+                Event::IkeUp { status, .. } => {
+                    let info = IkeSaInfo::from_status(status, Instant::now());
+                    self.resolve(&status.connection, || Response {
+                        ok: true,
+                        ike_sa: Some(info.clone()),
+                        ..Default::default()
+                    });
+                }
+                Event::IkeDown {
+                    connection, reason, ..
+                } => {
+                    let msg = down_reason(reason);
+                    self.resolve(connection, || Response::error(msg.clone()));
+                }
+                _ => {}
+            }
+        }
+        self.waiters.retain(|(_, tx)| !tx.is_closed());
+    }
+
+    fn resolve(&mut self, connection: &str, resp: impl Fn() -> Response) {
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(n, _)| n == connection);
+        self.waiters = keep;
+        for (_, tx) in done {
+            let _ = tx.send(resp());
+        }
+    }
+
+    fn control(&mut self, req: Request, reply: oneshot::Sender<Response>) {
+        let now = Instant::now();
+        let known = |name: &str| {
+            self.node
+                .endpoint
+                .status()
+                .into_iter()
+                .filter(|s| s.connection == name)
+                .collect::<Vec<_>>()
+        };
+        match req {
+            Request::Status => {
+                let sas = self
+                    .node
+                    .endpoint
+                    .status()
+                    .iter()
+                    .map(|s| IkeSaInfo::from_status(s, now))
+                    .collect();
+                let _ = reply.send(Response {
+                    ok: true,
+                    ike_sas: Some(sas),
+                    ..Default::default()
+                });
+            }
+            Request::Up { name } => {
+                if let Some(s) = known(&name)
+                    .into_iter()
+                    .find(|s| s.state == IkeState::Established)
+                {
+                    let info = IkeSaInfo::from_status(&s, now);
+                    let _ = reply.send(Response {
+                        ok: true,
+                        message: Some(format!("{name} is already established")),
+                        ike_sa: Some(info),
+                        ..Default::default()
+                    });
+                    return;
+                }
+                info!("control: initiating {name}");
+                match self.node.endpoint.handle_command(
+                    now,
+                    Command::Initiate {
+                        connection: name.clone(),
+                    },
+                ) {
+                    Ok(()) => self.waiters.push((name, reply)),
+                    Err(e) => {
+                        let _ = reply.send(Response::error(e));
+                    }
+                }
+            }
+            Request::Down { name } => {
+                let n = known(&name).len();
+                if n == 0 {
+                    let _ = reply.send(Response::error(format!(
+                        "no IKE SA for connection `{name}`"
+                    )));
+                    return;
+                }
+                info!("control: terminating {name}");
+                let r = self.node.endpoint.handle_command(
+                    now,
+                    Command::Terminate {
+                        connection: name.clone(),
+                    },
+                );
+                let _ = reply.send(match r {
+                    Ok(()) => Response::message(format!("deleting {n} IKE SA(s) of {name}")),
+                    Err(e) => Response::error(e),
+                });
+            }
+        }
+    }
+}
+
+/// Bind the control socket: create its directory, refuse if a live daemon answers on it,
+/// remove a stale one.
+fn bind_control(path: &Path) -> Result<UnixListener, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{} is in use: is another pqiked running?",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
+    }
+    let l = UnixListener::bind(path)
+        .map_err(|e| format!("cannot bind control socket {}: {e}", path.display()))?;
+    // The socket can start and stop tunnels: owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    Ok(l)
+}
+
+async fn serve_client(stream: UnixStream, tx: mpsc::Sender<ControlMsg>) {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => {
+                let (rtx, rrx) = oneshot::channel();
+                if tx.send((req, rtx)).await.is_err() {
+                    return;
+                }
+                rrx.await
+                    .unwrap_or_else(|_| Response::error("pqiked is shutting down"))
+            }
+            Err(e) => Response::error(format!("bad request: {e}")),
+        };
+        let mut out = serde_json::to_string(&resp).unwrap_or_else(|_| r#"{"ok":false}"#.into());
+        out.push('\n');
+        if w.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
+    let e = &cfg.endpoint;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for ip in &cfg.listen {
+        addrs.push(SocketAddr::new(*ip, e.ike_port));
+        if e.nat_port != e.ike_port {
+            addrs.push(SocketAddr::new(*ip, e.nat_port));
+        }
+    }
+    let sockets = Sockets::bind(&addrs).await.map_err(|e| e.to_string())?;
+    info!(
+        "pqiked {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        sockets
+            .local_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let (dgram_tx, mut dgram_rx) = mpsc::channel::<Datagram>(1024);
+    sockets.spawn_receivers(0, dgram_tx);
+
+    let listener = bind_control(&cfg.control_socket)?;
+    let socket_path: PathBuf = cfg.control_socket.clone();
+    info!("control socket {}", socket_path.display());
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlMsg>(64);
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_client(stream, ctl_tx.clone()));
+                }
+                Err(e) => {
+                    warn!("control socket accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+
+    let mut d = Daemon {
+        node: Node::new(&cfg, sockets),
+        waiters: Vec::new(),
+    };
+    for name in &cfg.start {
+        info!("start_action: initiating {name}");
+        if let Err(e) = d.node.endpoint.handle_command(
+            Instant::now(),
+            Command::Initiate {
+                connection: name.clone(),
+            },
+        ) {
+            error!("cannot initiate {name}: {e}");
+        }
+    }
+    d.flush().await;
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    loop {
+        let deadline = d.node.deadline();
+        tokio::select! {
+            Some(dg) = dgram_rx.recv() => d.node.datagram(&dg),
+            Some((req, reply)) = ctl_rx.recv() => d.control(req, reply),
+            _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
+        }
+        d.flush().await;
+    }
+
+    // Delete every IKE SA (RFC 7296 §1.4.1) and give the peers up to 1 s to answer.
+    let sas = d.node.endpoint.status();
+    for s in &sas {
+        if let Err(e) = d
+            .node
+            .endpoint
+            .handle_command(Instant::now(), Command::TerminateSa(s.sa))
+        {
+            debug!("terminate {}: {e}", s.connection);
+        }
+    }
+    d.flush().await;
+    let drain_until = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !d.node.endpoint.status().is_empty() && tokio::time::Instant::now() < drain_until {
+        let deadline = d.node.deadline().min(drain_until);
+        tokio::select! {
+            Some(dg) = dgram_rx.recv() => d.node.datagram(&dg),
+            _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
+        }
+        d.flush().await;
+    }
+    let _ = std::fs::remove_file(&socket_path);
+    info!("pqiked stopped");
+    Ok(())
+}
+
+/// Install the stderr logger at `level` (error|warn|info|debug|trace); `RUST_LOG` overrides it.
+pub fn init_logging(level: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,203 @@
+//! Engine errors and their mapping to error notifies, in one place (rustls'
+//! `From<PeerMisbehaved> for AlertDescription` idea), plus the strongSwan-style one-line message
+//! summaries used in logs and [`crate::Event::Exchange`].
+use pqike_crypto::CryptoError;
+use pqike_wire::{DecodeError, ExchangeType, KeMethod, Notify, NotifyType, Payload, PayloadType};
+
+/// Why an exchange failed. Each variant maps to at most one error notify
+/// ([`IkeError::notify`]); `None` means a silent drop (with a log line).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IkeError {
+    /// The message or a payload could not be decoded.
+    #[error("malformed message: {0}")]
+    Decode(#[from] DecodeError),
+    /// A required payload is missing or a payload is out of place (RFC 7296 §2.21: INVALID_SYNTAX).
+    #[error("invalid syntax: {0}")]
+    Syntax(String),
+    /// No acceptable proposal (RFC 7296 §2.7).
+    #[error("no acceptable proposal")]
+    NoProposal,
+    /// The KE payload's method is not the selected one (RFC 7296 §1.2): carries the one we want.
+    #[error("KE payload uses the wrong method, expected {0:?}")]
+    InvalidKe(KeMethod),
+    /// AUTH or identity check failed (RFC 7296 §2.21.2).
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
+    /// No traffic selectors left after narrowing (RFC 7296 §2.9).
+    #[error("traffic selectors unacceptable")]
+    TsUnacceptable,
+    /// An unknown payload with the critical bit (RFC 7296 §2.5).
+    #[error("unsupported critical payload {0:?}")]
+    UnsupportedCritical(PayloadType),
+    /// The peer answered with an error notify.
+    #[error("peer sent {0}")]
+    PeerNotify(NotifyType),
+    /// A crypto operation failed.
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    /// Local configuration does not allow the exchange.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl IkeError {
+    /// The error notify to send for this error, if the RFC asks for one.
+    pub fn notify(&self) -> Option<Notify> {
+        let (t, data) = match self {
+            IkeError::Decode(_) | IkeError::Syntax(_) => (NotifyType::INVALID_SYNTAX, vec![]),
+            // FIPS 203 §7.2 check failure on an ML-KEM encapsulation key: the ML-KEM draft says
+            // the responder SHOULD send INVALID_SYNTAX.
+            IkeError::Crypto(CryptoError::InvalidPeerKey(_)) => {
+                (NotifyType::INVALID_SYNTAX, vec![])
+            }
+            IkeError::NoProposal => (NotifyType::NO_PROPOSAL_CHOSEN, vec![]),
+            // RFC 7296 §3.10.1: the data is the 2-octet accepted group.
+            IkeError::InvalidKe(g) => (NotifyType::INVALID_KE_PAYLOAD, g.0.to_be_bytes().to_vec()),
+            IkeError::AuthFailed(_) => (NotifyType::AUTHENTICATION_FAILED, vec![]),
+            IkeError::TsUnacceptable => (NotifyType::TS_UNACCEPTABLE, vec![]),
+            // RFC 7296 §3.10.1: the data is the 1-octet payload type.
+            IkeError::UnsupportedCritical(t) => {
+                (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t.0])
+            }
+            IkeError::PeerNotify(_) | IkeError::Crypto(_) | IkeError::Config(_) => return None,
+        };
+        Some(Notify::new(t, data))
+    }
+
+    /// Short reason text for [`crate::DownReason::LocalError`]: the notify name and the detail.
+    pub fn reason(&self) -> String {
+        match self.notify() {
+            Some(n) => format!("{}: {self}", notify_name(n.notify_type)),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// The registry name of a notify type, or its number.
+pub fn notify_name(t: NotifyType) -> String {
+    t.name().map_or_else(|| t.0.to_string(), str::to_string)
+}
+
+/// The first error notify among `payloads`, if any.
+pub(crate) fn first_error(payloads: &[Payload]) -> Option<&Notify> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type.is_error() => Some(n),
+        _ => None,
+    })
+}
+
+/// Find a notify of type `t`.
+pub(crate) fn find_notify(payloads: &[Payload], t: NotifyType) -> Option<&Notify> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type == t => Some(n),
+        _ => None,
+    })
+}
+
+/// The strongSwan-style abbreviation of a notify type.
+fn notify_abbrev(t: NotifyType) -> String {
+    let s = match t {
+        NotifyType::NAT_DETECTION_SOURCE_IP => "NATD_S_IP",
+        NotifyType::NAT_DETECTION_DESTINATION_IP => "NATD_D_IP",
+        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => "FRAG_SUP",
+        NotifyType::SIGNATURE_HASH_ALGORITHMS => "HASH_ALG",
+        NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED => "IKE_INT_SUP",
+        NotifyType::CHILDLESS_IKEV2_SUPPORTED => "CHDLESS_SUP",
+        NotifyType::INITIAL_CONTACT => "INIT_CONTACT",
+        NotifyType::USE_TRANSPORT_MODE => "USE_TRANSP",
+        NotifyType::COOKIE => "COOKIE",
+        NotifyType::INVALID_KE_PAYLOAD => "INVAL_KE",
+        NotifyType::NO_PROPOSAL_CHOSEN => "NO_PROP",
+        NotifyType::AUTHENTICATION_FAILED => "AUTH_FAILED",
+        NotifyType::TS_UNACCEPTABLE => "TS_UNACCEPT",
+        NotifyType::INVALID_SYNTAX => "INVAL_SYN",
+        NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD => "UNSUPP_CRIT",
+        NotifyType::MULTIPLE_AUTH_SUPPORTED => "MULT_AUTH",
+        NotifyType::MOBIKE_SUPPORTED => "MOBIKE_SUP",
+        NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED => "ESP_TFC_PAD_N",
+        NotifyType::NON_FIRST_FRAGMENTS_ALSO => "NON_FIRST_FRAG",
+        NotifyType::REDIRECT_SUPPORTED => "REDIR_SUP",
+        _ => return notify_name(t),
+    };
+    s.to_string()
+}
+
+/// One payload's abbreviation, as strongSwan logs it.
+fn payload_abbrev(p: &Payload) -> String {
+    match p {
+        Payload::Sa(_) => "SA".into(),
+        Payload::Ke { .. } => "KE".into(),
+        Payload::IdI(_) => "IDi".into(),
+        Payload::IdR(_) => "IDr".into(),
+        Payload::Cert(_) => "CERT".into(),
+        Payload::CertReq(_) => "CERTREQ".into(),
+        Payload::Auth(_) => "AUTH".into(),
+        Payload::Nonce(_) => "No".into(),
+        Payload::Notify(n) => format!("N({})", notify_abbrev(n.notify_type)),
+        Payload::Delete(_) => "D".into(),
+        Payload::Vendor(_) => "V".into(),
+        Payload::TsI(_) => "TSi".into(),
+        Payload::TsR(_) => "TSr".into(),
+        Payload::Cp(_) => "CP".into(),
+        Payload::Eap(_) => "EAP".into(),
+        Payload::Encrypted(_) => "SK".into(),
+        Payload::EncryptedFragment(f) => format!("EF({}/{})", f.number, f.total),
+        Payload::Unknown { payload_type, .. } => format!("UNKNOWN({})", payload_type.0),
+    }
+}
+
+/// "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) ... ]".
+pub(crate) fn summary(
+    exchange: ExchangeType,
+    response: bool,
+    mid: u32,
+    payloads: &[Payload],
+) -> String {
+    let mut s = format!(
+        "{exchange} {} {mid} [",
+        if response { "response" } else { "request" }
+    );
+    for p in payloads {
+        s.push(' ');
+        s.push_str(&payload_abbrev(p));
+    }
+    s.push_str(" ]");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_ke_carries_the_group() {
+        let n = IkeError::InvalidKe(KeMethod::CURVE25519).notify().unwrap();
+        assert_eq!(n.notify_type, NotifyType::INVALID_KE_PAYLOAD);
+        assert_eq!(n.data, vec![0, 31]);
+    }
+
+    #[test]
+    fn integrity_failures_are_silent() {
+        assert!(IkeError::Crypto(CryptoError::Integrity).notify().is_none());
+        assert_eq!(
+            IkeError::Crypto(CryptoError::InvalidPeerKey("ek"))
+                .notify()
+                .unwrap()
+                .notify_type,
+            NotifyType::INVALID_SYNTAX
+        );
+    }
+
+    #[test]
+    fn summary_format() {
+        let p = [
+            Payload::Nonce(vec![0; 32]),
+            Payload::Notify(Notify::new(NotifyType::COOKIE, vec![1])),
+        ];
+        assert_eq!(
+            summary(ExchangeType::IKE_SA_INIT, true, 0, &p),
+            "IKE_SA_INIT response 0 [ No N(COOKIE) ]"
+        );
+    }
+}

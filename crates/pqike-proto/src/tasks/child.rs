@@ -1,0 +1,321 @@
+//! The initial Child SA carried in IKE_AUTH (RFC 7296 §1.2, §2.9, §2.17): ESP proposal, traffic
+//! selector narrowing, mode, KEYMAT and the install event.
+use crate::ike_sa::{ChildSa, Ctx, IkeSa};
+use crate::keymat::child_keymat;
+use crate::notify::{find_notify, IkeError};
+use crate::proposal::{accept_reply, build_proposals, select, Selected};
+use crate::tasks::ike_init::supported;
+use crate::ts::{is_subset, narrow};
+use crate::{ChildConfig, ChildSaKeys, ChildSaStatus, Event, IpsecMode, ProposalConfig};
+use pqike_crypto::SecureRandom;
+use pqike_wire::{
+    KeMethod, Notify, NotifyType, Payload, Proposal, ProtocolId, TrafficSelector, TransformType,
+};
+use zeroize::Zeroizing;
+
+/// What the initiator offered for the child.
+pub(crate) struct ChildRequest {
+    cfg: usize,
+    spi: u32,
+    proposals: Vec<Proposal>,
+    tsi: Vec<TrafficSelector>,
+    tsr: Vec<TrafficSelector>,
+}
+
+/// RFC 7296 §1.2: the Child SA created in IKE_AUTH has no KE payload, so its proposals carry no
+/// key exchange transforms (RFC 9370 §2.2.3 for ADDKE).
+fn esp_configs(child: &ChildConfig) -> Vec<ProposalConfig> {
+    child
+        .esp_proposals
+        .iter()
+        .map(|p| ProposalConfig {
+            ke: Vec::new(),
+            addke: Default::default(),
+            ..p.clone()
+        })
+        .collect()
+}
+
+fn strip_ke(props: &[Proposal]) -> Vec<Proposal> {
+    props
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.transforms.retain(|t| {
+                t.transform_type != TransformType::KE && t.transform_type.addke_index().is_none()
+            });
+            p
+        })
+        .collect()
+}
+
+/// A fresh inbound SPI; 1..=255 are reserved (RFC 4303 §2.1).
+fn new_spi(rng: &dyn SecureRandom) -> Result<u32, IkeError> {
+    loop {
+        let mut b = [0u8; 4];
+        rng.fill(&mut b)?;
+        let spi = u32::from_be_bytes(b);
+        if spi > 255 {
+            return Ok(spi);
+        }
+    }
+}
+
+fn peer_spi(sel: &Selected) -> Result<u32, IkeError> {
+    <[u8; 4]>::try_from(sel.spi.as_slice())
+        .map(u32::from_be_bytes)
+        .map_err(|_| IkeError::Syntax("ESP proposal SPI is not 4 octets".into()))
+}
+
+/// Initiator: the SA/TS payloads for the first configured child.
+pub(crate) fn offer(
+    sa: &IkeSa,
+    ctx: &Ctx<'_>,
+) -> Result<Option<(ChildRequest, Vec<Payload>)>, IkeError> {
+    let Some(child) = sa.conn.children.first() else {
+        return Ok(None);
+    };
+    if sa.conn.children.len() > 1 {
+        tracing::warn!(
+            sa = sa.id.0,
+            "only the first child ({}) is created in IKE_AUTH",
+            child.name
+        );
+    }
+    let spi = new_spi(ctx.rng)?;
+    let proposals = build_proposals(&esp_configs(child), ProtocolId::ESP, &spi.to_be_bytes());
+    let mut payloads = Vec::new();
+    if child.mode == IpsecMode::Transport {
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::USE_TRANSPORT_MODE,
+            vec![],
+        )));
+    }
+    payloads.push(Payload::Sa(proposals.clone()));
+    payloads.push(Payload::TsI(child.local_ts.clone()));
+    payloads.push(Payload::TsR(child.remote_ts.clone()));
+    let req = ChildRequest {
+        cfg: 0,
+        spi,
+        proposals,
+        tsi: child.local_ts.clone(),
+        tsr: child.remote_ts.clone(),
+    };
+    Ok(Some((req, payloads)))
+}
+
+fn child_payloads(
+    payloads: &[Payload],
+) -> Option<(&Vec<Proposal>, &Vec<TrafficSelector>, &Vec<TrafficSelector>)> {
+    let sa = payloads.iter().find_map(|p| {
+        if let Payload::Sa(v) = p {
+            Some(v)
+        } else {
+            None
+        }
+    })?;
+    let tsi = payloads.iter().find_map(|p| {
+        if let Payload::TsI(v) = p {
+            Some(v)
+        } else {
+            None
+        }
+    })?;
+    let tsr = payloads.iter().find_map(|p| {
+        if let Payload::TsR(v) = p {
+            Some(v)
+        } else {
+            None
+        }
+    })?;
+    Some((sa, tsi, tsr))
+}
+
+/// Does the request carry a child (SA payload present)?
+pub(crate) fn requested(payloads: &[Payload]) -> bool {
+    payloads.iter().any(|p| matches!(p, Payload::Sa(_)))
+}
+
+/// Responder: choose child config, narrow TS, select the ESP proposal, install; returns the
+/// response payloads.
+pub(crate) fn respond(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    payloads: &[Payload],
+) -> Result<Vec<Payload>, IkeError> {
+    let (props, tsi, tsr) = child_payloads(payloads)
+        .ok_or_else(|| IkeError::Syntax("SA without TSi/TSr in IKE_AUTH".into()))?;
+    let conn = sa.conn.clone();
+    // TSi is the initiator's side = our remote; TSr ours (RFC 7296 §2.9).
+    let (cfg, n_tsi, n_tsr) = conn
+        .children
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| {
+            let ni = narrow(tsi, &c.remote_ts);
+            let nr = narrow(tsr, &c.local_ts);
+            (!ni.is_empty() && !nr.is_empty()).then_some((i, ni, nr))
+        })
+        .ok_or(IkeError::TsUnacceptable)?;
+    let child = &conn.children[cfg];
+    let crypto = ctx.crypto;
+    let mut sel = select(
+        &strip_ke(props),
+        &esp_configs(child),
+        ProtocolId::ESP,
+        &|t, id| supported(crypto, t, id),
+    )
+    .ok_or(IkeError::NoProposal)?;
+    let their_spi = peer_spi(&sel)?;
+    let our_spi = new_spi(ctx.rng)?;
+    sel.spi = our_spi.to_be_bytes().to_vec();
+    let transport = find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some()
+        && child.mode == IpsecMode::Transport;
+    let mode = if transport {
+        IpsecMode::Transport
+    } else {
+        IpsecMode::Tunnel
+    };
+    install(
+        sa,
+        ctx,
+        cfg,
+        &sel,
+        our_spi,
+        their_spi,
+        n_tsr.clone(),
+        n_tsi.clone(),
+        mode,
+    )?;
+    let mut reply = Vec::new();
+    if transport {
+        reply.push(Payload::Notify(Notify::new(
+            NotifyType::USE_TRANSPORT_MODE,
+            vec![],
+        )));
+    }
+    reply.push(Payload::Sa(vec![sel.to_proposal()]));
+    reply.push(Payload::TsI(n_tsi));
+    reply.push(Payload::TsR(n_tsr));
+    Ok(reply)
+}
+
+/// Initiator: the child part of the IKE_AUTH response.
+pub(crate) fn complete(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    req: ChildRequest,
+    payloads: &[Payload],
+) -> Result<(), IkeError> {
+    crate::tasks::peer_error(payloads)?;
+    let (props, tsi, tsr) = child_payloads(payloads)
+        .ok_or_else(|| IkeError::Syntax("no child SA in response".into()))?;
+    let sel = accept_reply(props, &req.proposals).ok_or(IkeError::NoProposal)?;
+    if sel.ke.is_some_and(|k| k != KeMethod::NONE) {
+        return Err(IkeError::NoProposal);
+    }
+    // RFC 7296 §2.9: the responder may only narrow.
+    if tsi.is_empty() || tsr.is_empty() || !is_subset(tsi, &req.tsi) || !is_subset(tsr, &req.tsr) {
+        return Err(IkeError::TsUnacceptable);
+    }
+    let their_spi = peer_spi(&sel)?;
+    let mode = if find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some() {
+        IpsecMode::Transport
+    } else {
+        IpsecMode::Tunnel
+    };
+    install(
+        sa,
+        ctx,
+        req.cfg,
+        &sel,
+        req.spi,
+        their_spi,
+        tsi.clone(),
+        tsr.clone(),
+        mode,
+    )
+}
+
+/// KEYMAT (RFC 7296 §2.17: i->r encr | integ, then r->i encr | integ) and the install event.
+#[allow(clippy::too_many_arguments)]
+fn install(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    cfg: usize,
+    sel: &Selected,
+    spi_in: u32,
+    spi_out: u32,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+    mode: IpsecMode,
+) -> Result<(), IkeError> {
+    let child = sa
+        .conn
+        .children
+        .get(cfg)
+        .ok_or_else(|| IkeError::Config("child config gone".into()))?
+        .clone();
+    let integ = sel.integ.unwrap_or(0);
+    let (ek, ik) = ctx
+        .crypto
+        .sk_key_lengths(sel.encr.0, sel.encr.1, integ)
+        .ok_or_else(|| IkeError::Config("ESP algorithms have no key lengths".into()))?;
+    let prf = sa.prf(ctx.crypto)?;
+    let keys = sa.keys()?;
+    let keymat = child_keymat(prf, &keys.sk_d, &[], &sa.ni, &sa.nr, 2 * (ek + ik));
+    let part = |from: usize, len: usize| Zeroizing::new(keymat[from..from + len].to_vec());
+    let i_to_r = (part(0, ek), part(ek, ik));
+    let r_to_i = (part(ek + ik, ek), part(2 * ek + ik, ik));
+    let (key_in, key_out) = if sa.initiator {
+        (r_to_i, i_to_r)
+    } else {
+        (i_to_r, r_to_i)
+    };
+    let esn = sel.esn.unwrap_or(false);
+    let udp_encap = sa.nat_detected();
+    tracing::info!(
+        sa = sa.id.0,
+        "CHILD_SA {} established with SPIs {spi_in:08x}_i {spi_out:08x}_o, {} {:?}",
+        child.name,
+        crate::names::encr_name(sel.encr.0, sel.encr.1),
+        mode
+    );
+    sa.children.push(ChildSa {
+        status: ChildSaStatus {
+            name: child.name.clone(),
+            spi_in,
+            spi_out,
+            encr: crate::names::encr_name(sel.encr.0, sel.encr.1),
+            integ: if integ == 0 {
+                String::new()
+            } else {
+                crate::names::integ_name(integ)
+            },
+            mode,
+            local_ts: local_ts.clone(),
+            remote_ts: remote_ts.clone(),
+            installed_at: ctx.now,
+        },
+    });
+    ctx.out.events.push_back(Event::InstallChildSa(ChildSaKeys {
+        ike_sa: sa.id,
+        connection: sa.conn.name.clone(),
+        child: child.name.clone(),
+        spi_in,
+        spi_out,
+        encr: sel.encr,
+        integ,
+        esn,
+        key_in,
+        key_out,
+        local_ts,
+        remote_ts,
+        mode,
+        local: sa.local,
+        remote: sa.remote,
+        udp_encap,
+        lifetime: child.lifetime,
+    }));
+    Ok(())
+}

@@ -1,0 +1,502 @@
+//! IKE_SA_INIT (RFC 7296 §1.2): proposals, the type-4 key exchange, nonces, NAT detection
+//! (§2.23), COOKIE (§2.6) and INVALID_KE_PAYLOAD (§1.2) retries, and the capability notifies
+//! (RFC 7383, RFC 7427, RFC 9242, RFC 6023).
+use crate::crypto_ctx::{IkeAlgs, SaKeys};
+use crate::ike_sa::{Ctx, IkeSa, PeerSupport};
+use crate::keymat::{derive_ike_keys, initial_skeyseed};
+use crate::notify::{find_notify, IkeError};
+use crate::proposal::{accept_reply, build_proposals, Selected};
+use crate::tasks::{peer_error, Pending};
+use crate::{AuthConfig, Childless, ConnectionConfig, IkeState};
+use pqike_crypto::{ActiveKeyExchange, CryptoProvider, HashAlgorithm, SecureRandom};
+use pqike_wire::{
+    CertData, CertEncoding, ExchangeType, KeMethod, Message, Notify, NotifyType, Payload, Proposal,
+    ProtocolId, TransformType,
+};
+use std::net::{IpAddr, SocketAddr};
+
+/// Nonce length we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers SHA-512).
+pub(crate) const NONCE_LEN: usize = 32;
+/// How often we follow a COOKIE or INVALID_KE_PAYLOAD answer before giving up.
+const MAX_COOKIE_TRIES: u32 = 3;
+const MAX_INVALID_KE_TRIES: u32 = 3;
+/// RFC 7427 §4 / RFC 8420: SHA2-256, SHA2-384, SHA2-512, Identity.
+const HASH_ALGS: [u16; 4] = [2, 3, 4, 5];
+
+/// Initiator state while the IKE_SA_INIT request is outstanding.
+pub(crate) struct InitState {
+    ke: Box<dyn ActiveKeyExchange>,
+    method: KeMethod,
+    proposals: Vec<Proposal>,
+    cookie: Option<Vec<u8>>,
+    cookie_tries: u32,
+    invalid_ke_tries: u32,
+}
+
+/// Random bytes from the injected generator.
+pub(crate) fn random(rng: &dyn SecureRandom, len: usize) -> Result<Vec<u8>, IkeError> {
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v)?;
+    Ok(v)
+}
+
+/// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23).
+pub(crate) fn natd_hash(
+    crypto: &dyn CryptoProvider,
+    spi_i: u64,
+    spi_r: u64,
+    addr: SocketAddr,
+) -> Vec<u8> {
+    let ip = match addr.ip() {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    crypto.hash(
+        HashAlgorithm::Sha1,
+        &[
+            &spi_i.to_be_bytes(),
+            &spi_r.to_be_bytes(),
+            &ip,
+            &addr.port().to_be_bytes(),
+        ],
+    )
+}
+
+fn natd_payloads(
+    crypto: &dyn CryptoProvider,
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> [Payload; 2] {
+    [
+        Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            natd_hash(crypto, spi_i, spi_r, local),
+        )),
+        Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            natd_hash(crypto, spi_i, spi_r, remote),
+        )),
+    ]
+}
+
+/// Compare the peer's NAT-D hashes with what we see (RFC 7296 §2.23). No NAT-D notifies: the peer
+/// does not do NAT-T, assume no NAT.
+fn detect_nat(sa: &mut IkeSa, crypto: &dyn CryptoProvider, payloads: &[Payload], spi_r: u64) {
+    let mut src = Vec::new();
+    let mut dst = None;
+    for p in payloads {
+        if let Payload::Notify(n) = p {
+            match n.notify_type {
+                NotifyType::NAT_DETECTION_SOURCE_IP => src.push(n.data.as_slice()),
+                NotifyType::NAT_DETECTION_DESTINATION_IP => dst = Some(n.data.as_slice()),
+                _ => {}
+            }
+        }
+    }
+    let Some(dst) = dst else { return };
+    if src.is_empty() {
+        return;
+    }
+    let ours = natd_hash(crypto, sa.spi_i, spi_r, sa.local);
+    let theirs = natd_hash(crypto, sa.spi_i, spi_r, sa.remote);
+    sa.nat_local = dst != ours.as_slice();
+    sa.nat_remote = !src.contains(&theirs.as_slice());
+    if sa.nat_detected() {
+        tracing::info!(
+            sa = sa.id.0,
+            "NAT detected (local: {}, remote: {})",
+            sa.nat_local,
+            sa.nat_remote
+        );
+    }
+}
+
+fn peer_support(payloads: &[Payload]) -> PeerSupport {
+    let mut s = PeerSupport::default();
+    for p in payloads {
+        match p {
+            Payload::Notify(n) => match n.notify_type {
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => s.fragmentation = true,
+                NotifyType::CHILDLESS_IKEV2_SUPPORTED => s.childless = true,
+                NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED => s.intermediate = true,
+                NotifyType::SIGNATURE_HASH_ALGORITHMS => {
+                    s.hash_algs = n
+                        .data
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
+                }
+                _ => {}
+            },
+            Payload::CertReq(_) => s.certreq = true,
+            _ => {}
+        }
+    }
+    s
+}
+
+fn hash_algs_notify() -> Payload {
+    let data = HASH_ALGS.iter().flat_map(|h| h.to_be_bytes()).collect();
+    Payload::Notify(Notify::new(NotifyType::SIGNATURE_HASH_ALGORITHMS, data))
+}
+
+/// CERTREQ for our trust anchors (RFC 7296 §3.7: SHA-1 hashes of their SubjectPublicKeyInfo).
+pub(crate) fn certreq(ctx: &Ctx<'_>, conn: &ConnectionConfig) -> Option<Payload> {
+    let AuthConfig::PubKey { cacerts, .. } = &conn.remote.auth else {
+        return None;
+    };
+    if !conn.send_certreq || cacerts.is_empty() {
+        return None;
+    }
+    let data = crate::auth::ca_key_hashes(ctx.crypto, cacerts);
+    Some(Payload::CertReq(CertData {
+        encoding: CertEncoding::X509_SIG,
+        data,
+    }))
+}
+
+/// Initiator: start the IKE SA.
+pub(crate) fn initiate(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
+    let proposals = build_proposals(&sa.conn.proposals, ProtocolId::IKE, &[]);
+    let method = sa
+        .conn
+        .proposals
+        .iter()
+        .find_map(|p| p.ke.first().copied())
+        .ok_or_else(|| IkeError::Config("no key exchange method configured".into()))?;
+    sa.ni = random(ctx.rng, NONCE_LEN)?;
+    let ke = start_ke(ctx.crypto, method)?;
+    send(
+        sa,
+        ctx,
+        InitState {
+            ke,
+            method,
+            proposals,
+            cookie: None,
+            cookie_tries: 0,
+            invalid_ke_tries: 0,
+        },
+    )
+}
+
+fn start_ke(
+    crypto: &dyn CryptoProvider,
+    method: KeMethod,
+) -> Result<Box<dyn ActiveKeyExchange>, IkeError> {
+    let kex = crypto
+        .key_exchange(method.0)
+        .ok_or_else(|| IkeError::Config(format!("{method} unsupported")))?;
+    Ok(kex.start()?)
+}
+
+fn send(sa: &mut IkeSa, ctx: &mut Ctx<'_>, st: InitState) -> Result<(), IkeError> {
+    let mut payloads = Vec::new();
+    // RFC 7296 §2.6: the COOKIE notify comes first.
+    if let Some(c) = &st.cookie {
+        payloads.push(Payload::Notify(Notify::new(NotifyType::COOKIE, c.clone())));
+    }
+    payloads.push(Payload::Sa(st.proposals.clone()));
+    payloads.push(Payload::Ke {
+        method: st.method,
+        data: st.ke.public_data().to_vec(),
+    });
+    payloads.push(Payload::Nonce(sa.ni.clone()));
+    payloads.extend(natd_payloads(ctx.crypto, sa.spi_i, 0, sa.local, sa.remote));
+    if sa.conn.fragmentation {
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+            vec![],
+        )));
+    }
+    payloads.push(hash_algs_notify());
+    // RFC 9242 §3.1; like strongSwan, only when additional key exchanges are configured.
+    if sa.conn.proposals.iter().any(|p| {
+        p.addke
+            .iter()
+            .any(|l| l.iter().any(|m| *m != KeMethod::NONE))
+    }) {
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+            vec![],
+        )));
+    }
+    let packets = sa.send_request(
+        ctx,
+        ExchangeType::IKE_SA_INIT,
+        &payloads,
+        Pending::IkeInit(st),
+    )?;
+    sa.init_request = packets.into_iter().next().unwrap_or_default();
+    Ok(())
+}
+
+/// Initiator: the IKE_SA_INIT response.
+pub(crate) fn process_response(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    mut st: InitState,
+    _packets: Vec<Vec<u8>>,
+    msg: Message,
+    raw: &[u8],
+) -> Result<(), IkeError> {
+    let payloads = &msg.payloads;
+    if let Some(c) = find_notify(payloads, NotifyType::COOKIE) {
+        if st.cookie_tries >= MAX_COOKIE_TRIES || c.data.is_empty() || c.data.len() > 64 {
+            return Err(IkeError::PeerNotify(NotifyType::COOKIE));
+        }
+        tracing::debug!(sa = sa.id.0, "responder demands a cookie, retrying");
+        st.cookie = Some(c.data.clone());
+        st.cookie_tries += 1;
+        return send(sa, ctx, st);
+    }
+    if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
+        let group = match n.data.as_slice() {
+            [a, b] => KeMethod(u16::from_be_bytes([*a, *b])),
+            _ => return Err(IkeError::PeerNotify(NotifyType::INVALID_KE_PAYLOAD)),
+        };
+        let offered = sa.conn.proposals.iter().any(|p| p.ke.contains(&group));
+        if !offered || st.invalid_ke_tries >= MAX_INVALID_KE_TRIES || group == st.method {
+            tracing::warn!(sa = sa.id.0, "responder wants {group}, which we cannot use");
+            return Err(IkeError::PeerNotify(NotifyType::INVALID_KE_PAYLOAD));
+        }
+        tracing::info!(
+            sa = sa.id.0,
+            "responder wants {group} instead of {}, retrying",
+            st.method
+        );
+        st.ke = start_ke(ctx.crypto, group)?;
+        st.method = group;
+        st.invalid_ke_tries += 1;
+        return send(sa, ctx, st);
+    }
+    peer_error(payloads)?;
+    if msg.header.spi_r == 0 {
+        return Err(IkeError::Syntax("responder SPI is zero".into()));
+    }
+    let props = payloads
+        .iter()
+        .find_map(|p| {
+            if let Payload::Sa(v) = p {
+                Some(v)
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| IkeError::Syntax("no SA payload".into()))?;
+    let selected = accept_reply(props, &st.proposals).ok_or(IkeError::NoProposal)?;
+    let (method, data) = payloads
+        .iter()
+        .find_map(|p| {
+            if let Payload::Ke { method, data } = p {
+                Some((*method, data))
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| IkeError::Syntax("no KE payload".into()))?;
+    if selected.ke != Some(st.method) || method != st.method {
+        return Err(IkeError::Syntax(format!(
+            "KE method {method} does not match the proposal"
+        )));
+    }
+    let nonce = payloads
+        .iter()
+        .find_map(|p| {
+            if let Payload::Nonce(n) = p {
+                Some(n.clone())
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| IkeError::Syntax("no nonce".into()))?;
+    let shared = st.ke.complete(data)?;
+    sa.spi_r = msg.header.spi_r;
+    sa.nr = nonce;
+    sa.peer = peer_support(payloads);
+    detect_nat(sa, ctx.crypto, payloads, sa.spi_r);
+    sa.init_response = raw.to_vec();
+    set_algorithms(sa, &selected)?;
+    derive_initial(sa, ctx, shared.as_bytes())?;
+    sa.next_request_mid = 1;
+    if sa.nat_detected() {
+        // RFC 7296 §2.23: after NAT detection the initiator moves to port 4500.
+        sa.local.set_port(ctx.cfg.nat_port);
+        sa.remote.set_port(ctx.cfg.nat_port);
+    }
+    if !sa.addke_pending.is_empty() && !sa.peer.intermediate {
+        tracing::warn!(
+            sa = sa.id.0,
+            "additional key exchanges selected without INTERMEDIATE_EXCHANGE_SUPPORTED"
+        );
+    }
+    next_exchange(sa, ctx)
+}
+
+/// After IKE_SA_INIT or an IKE_INTERMEDIATE round: the next round or IKE_AUTH.
+pub(crate) fn next_exchange(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
+    if sa.addke_pending.is_empty() {
+        sa.state = IkeState::Authenticating;
+        crate::tasks::ike_auth::start(sa, ctx)
+    } else {
+        sa.state = IkeState::Intermediate;
+        crate::tasks::intermediate::start_round(sa, ctx)
+    }
+}
+
+fn set_algorithms(sa: &mut IkeSa, selected: &Selected) -> Result<(), IkeError> {
+    let prf = selected.prf.ok_or(IkeError::NoProposal)?;
+    let ke = selected.ke.ok_or(IkeError::NoProposal)?;
+    sa.algs = Some(IkeAlgs {
+        encr: selected.encr.0,
+        key_bits: selected.encr.1,
+        integ: selected.integ.unwrap_or(0),
+        prf,
+    });
+    sa.ke_done = vec![ke];
+    sa.addke_pending = selected.addke_rounds().into_iter().collect();
+    Ok(())
+}
+
+/// SKEYSEED and the first key generation (RFC 7296 §2.14).
+fn derive_initial(sa: &mut IkeSa, ctx: &Ctx<'_>, shared: &[u8]) -> Result<(), IkeError> {
+    let prf = sa.prf(ctx.crypto)?;
+    let skeyseed = initial_skeyseed(prf, &sa.ni, &sa.nr, shared);
+    install_keys(sa, ctx, &skeyseed)
+}
+
+/// Derive and install a key generation from SKEYSEED (also used after each RFC 9370 round).
+pub(crate) fn install_keys(sa: &mut IkeSa, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Result<(), IkeError> {
+    let algs = sa
+        .algs
+        .ok_or_else(|| IkeError::Config("no algorithms".into()))?;
+    let prf = sa.prf(ctx.crypto)?;
+    let (ek, ik) = ctx
+        .crypto
+        .sk_key_lengths(algs.encr, algs.key_bits, algs.integ)
+        .ok_or_else(|| {
+            IkeError::Config(format!(
+                "cipher {}/{:?}/{} unsupported",
+                algs.encr, algs.key_bits, algs.integ
+            ))
+        })?;
+    let keys = derive_ike_keys(prf, skeyseed, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r, ek, ik);
+    sa.keys = Some(SaKeys::new(ctx.crypto, algs, keys, sa.initiator)?);
+    Ok(())
+}
+
+/// Whether the provider can do an algorithm (for proposal selection).
+pub(crate) fn supported(crypto: &dyn CryptoProvider, t: TransformType, id: u16) -> bool {
+    match t {
+        TransformType::ENCR => [Some(128), Some(192), Some(256), None].iter().any(|bits| {
+            crypto.sk_key_lengths(id, *bits, 0).is_some()
+                || crypto.sk_key_lengths(id, *bits, 12).is_some()
+        }),
+        TransformType::PRF => crypto.prf(id).is_some(),
+        // AES-CBC-128 is the reference cipher every provider pairs with an HMAC.
+        TransformType::INTEG => id == 0 || crypto.sk_key_lengths(12, Some(128), id).is_some(),
+        TransformType::ESN => id <= 1,
+        t if t == TransformType::KE || t.addke_index().is_some() => {
+            id == 0 || crypto.key_exchange(id).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// Responder: the IKE_SA_INIT request on a fresh SA (the endpoint chose the connection and the
+/// proposal, and did the cookie checks). On error the endpoint answers with the notify.
+pub(crate) fn respond(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    msg: &Message,
+    raw: &[u8],
+    selected: Selected,
+) -> Result<(), IkeError> {
+    let payloads = &msg.payloads;
+    let want = selected.ke.ok_or(IkeError::NoProposal)?;
+    let (method, data) = payloads
+        .iter()
+        .find_map(|p| {
+            if let Payload::Ke { method, data } = p {
+                Some((*method, data))
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| IkeError::Syntax("no KE payload".into()))?;
+    let nonce = payloads
+        .iter()
+        .find_map(|p| {
+            if let Payload::Nonce(n) = p {
+                Some(n.clone())
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| IkeError::Syntax("no nonce".into()))?;
+    if method != want {
+        // RFC 7296 §1.2: tell the initiator which group we selected.
+        return Err(IkeError::InvalidKe(want));
+    }
+    let kex = ctx
+        .crypto
+        .key_exchange(want.0)
+        .ok_or(IkeError::NoProposal)?;
+    let (our_data, shared) = kex.respond(data)?;
+    sa.ni = nonce;
+    sa.nr = random(ctx.rng, NONCE_LEN)?;
+    sa.peer = peer_support(payloads);
+    detect_nat(sa, ctx.crypto, payloads, 0);
+    set_algorithms(sa, &selected)?;
+    derive_initial(sa, ctx, shared.as_bytes())?;
+    let conn = sa.conn.clone();
+    let mut reply = vec![
+        Payload::Sa(vec![selected.to_proposal()]),
+        Payload::Ke {
+            method: want,
+            data: our_data,
+        },
+        Payload::Nonce(sa.nr.clone()),
+    ];
+    reply.extend(natd_payloads(
+        ctx.crypto, sa.spi_i, sa.spi_r, sa.local, sa.remote,
+    ));
+    if conn.fragmentation && sa.peer.fragmentation {
+        reply.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+            vec![],
+        )));
+    }
+    reply.push(hash_algs_notify());
+    if sa.peer.intermediate && !sa.addke_pending.is_empty() {
+        reply.push(Payload::Notify(Notify::new(
+            NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+            vec![],
+        )));
+    }
+    if conn.childless != Childless::Never {
+        reply.push(Payload::Notify(Notify::new(
+            NotifyType::CHILDLESS_IKEV2_SUPPORTED,
+            vec![],
+        )));
+    }
+    if let Some(p) = certreq(ctx, &conn) {
+        reply.push(p);
+    }
+    sa.init_request = raw.to_vec();
+    let packets = sa.send_response(
+        ctx,
+        ExchangeType::IKE_SA_INIT,
+        msg.header.message_id,
+        &reply,
+    )?;
+    sa.init_response = packets.into_iter().next().unwrap_or_default();
+    sa.state = if sa.addke_pending.is_empty() {
+        IkeState::Authenticating
+    } else {
+        IkeState::Intermediate
+    };
+    Ok(())
+}

@@ -1,0 +1,1120 @@
+//! Deterministic in-memory simulation of two endpoints (quinn's `Pair`): seeded randomness, a
+//! simulated clock that jumps to the next deadline, and a network with latency, loss, duplication,
+//! reordering, an MTU and an optional NAT in front of the initiator.
+use pqike_crypto::awslc::AwsLcProvider;
+use pqike_crypto::DeterministicRandom;
+use pqike_proto::*;
+use pqike_wire::{ExchangeType, Header, KeMethod, TrafficSelector};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const A: [u8; 4] = [192, 0, 2, 1];
+const B: [u8; 4] = [198, 51, 100, 2];
+const NAT_PUBLIC: [u8; 4] = [203, 0, 113, 7];
+
+fn ip(a: [u8; 4]) -> IpAddr {
+    IpAddr::from(a)
+}
+
+/// One datagram on the wire, as recorded for assertions.
+#[derive(Clone, Debug)]
+struct Record {
+    from: usize,
+    exchange: Option<ExchangeType>,
+    response: bool,
+    mid: u32,
+    len: usize,
+    dropped: bool,
+    /// First payload is SKF.
+    fragment: bool,
+}
+
+/// The network model.
+struct Net {
+    latency: Duration,
+    /// Largest IP datagram delivered (payload + 28 for IPv4/UDP).
+    mtu: usize,
+    loss: f64,
+    duplicate: f64,
+    /// Extra random delay up to this much (reorders datagrams).
+    jitter: Duration,
+    /// 0-based indices (in send order) of datagrams to drop.
+    drop_indices: Vec<usize>,
+    /// Probability of delivering, after the original, a copy with one octet flipped.
+    corrupt: f64,
+    /// Node 0 sits behind a NAT that rewrites its source address to NAT_PUBLIC.
+    nat: bool,
+    prng: u64,
+    sent: Vec<Record>,
+    in_flight: Vec<(Instant, u64, usize, SocketAddr, SocketAddr, Vec<u8>)>,
+    seq: u64,
+}
+
+impl Net {
+    fn new(seed: u64) -> Net {
+        Net {
+            latency: Duration::from_millis(10),
+            mtu: 1500,
+            loss: 0.0,
+            duplicate: 0.0,
+            jitter: Duration::ZERO,
+            drop_indices: Vec::new(),
+            corrupt: 0.0,
+            nat: false,
+            prng: seed | 1,
+            sent: Vec::new(),
+            in_flight: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    /// xorshift64*: a seeded PRNG for loss/duplication decisions.
+    fn rand(&mut self) -> f64 {
+        self.prng ^= self.prng >> 12;
+        self.prng ^= self.prng << 25;
+        self.prng ^= self.prng >> 27;
+        (self.prng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn send(&mut self, now: Instant, from: usize, t: Transmit) {
+        let idx = self.sent.len();
+        let ike = if t.local.port() == 4500 {
+            t.payload.get(4..).unwrap_or(&[])
+        } else {
+            &t.payload[..]
+        };
+        let header = Header::decode(ike).ok();
+        let mut drop = self.drop_indices.contains(&idx) || t.payload.len() + 28 > self.mtu;
+        if self.loss > 0.0 && self.rand() < self.loss {
+            drop = true;
+        }
+        self.sent.push(Record {
+            from,
+            exchange: header.map(|h| h.exchange),
+            response: header.is_some_and(|h| h.flags.response),
+            mid: header.map_or(0, |h| h.message_id),
+            len: t.payload.len(),
+            dropped: drop,
+            fragment: header.is_some_and(|h| h.next_payload.0 == 53),
+        });
+        if drop {
+            return;
+        }
+        let to = if t.remote.ip() == ip(A) || t.remote.ip() == ip(NAT_PUBLIC) {
+            0
+        } else {
+            1
+        };
+        // The NAT rewrites the initiator's source; the reverse direction is mapped back.
+        let mut src = t.local;
+        let mut dst = t.remote;
+        if self.nat && from == 0 {
+            src.set_ip(ip(NAT_PUBLIC));
+        }
+        if self.nat && to == 0 {
+            dst.set_ip(ip(A));
+        }
+        let copies = if self.duplicate > 0.0 && self.rand() < self.duplicate {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let jitter = if self.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                self.jitter.mul_f64(self.rand())
+            };
+            self.seq += 1;
+            self.in_flight.push((
+                now + self.latency + jitter,
+                self.seq,
+                to,
+                dst,
+                src,
+                t.payload.clone(),
+            ));
+        }
+        if self.corrupt > 0.0 && self.rand() < self.corrupt {
+            let mut bad = t.payload.clone();
+            let pos = (self.rand() * bad.len() as f64) as usize % bad.len().max(1);
+            if let Some(b) = bad.get_mut(pos) {
+                *b ^= 1 << ((self.rand() * 8.0) as u32 % 8);
+            }
+            self.seq += 1;
+            self.in_flight
+                .push((now + self.latency * 2, self.seq, to, dst, src, bad));
+        }
+    }
+
+    fn count(&self, f: impl Fn(&Record) -> bool) -> usize {
+        self.sent.iter().filter(|r| f(r)).count()
+    }
+}
+
+struct Pair {
+    eps: [Endpoint; 2],
+    events: [Vec<Event>; 2],
+    net: Net,
+    now: Instant,
+}
+
+impl Pair {
+    fn new(
+        cfg: [EndpointConfig; 2],
+        conns: [ConnectionConfig; 2],
+        creds: [Credentials; 2],
+        net: Net,
+    ) -> Pair {
+        let [c0, c1] = cfg;
+        let [k0, k1] = conns;
+        let [r0, r1] = creds;
+        let crypto: Arc<dyn pqike_crypto::CryptoProvider> = Arc::new(AwsLcProvider::new());
+        Pair {
+            eps: [
+                Endpoint::new(
+                    c0,
+                    vec![k0],
+                    r0,
+                    crypto.clone(),
+                    Box::new(DeterministicRandom::new(1)),
+                ),
+                Endpoint::new(
+                    c1,
+                    vec![k1],
+                    r1,
+                    crypto,
+                    Box::new(DeterministicRandom::new(2)),
+                ),
+            ],
+            events: [Vec::new(), Vec::new()],
+            net,
+            now: Instant::now(),
+        }
+    }
+
+    fn drain(&mut self) {
+        for i in 0..2 {
+            while let Some(t) = self.eps[i].poll_transmit() {
+                self.net.send(self.now, i, t);
+            }
+            while let Some(e) = self.eps[i].poll_event() {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    /// Run until neither endpoint has anything in flight or scheduled.
+    fn drive(&mut self) {
+        for _ in 0..100_000 {
+            self.drain();
+            let next_packet = self.net.in_flight.iter().map(|p| p.0).min();
+            let next_timer = self.eps.iter().filter_map(Endpoint::poll_timeout).min();
+            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
+                return;
+            };
+            self.now = self.now.max(next);
+            let now = self.now;
+            let mut due: Vec<_> = Vec::new();
+            let mut i = 0;
+            while i < self.net.in_flight.len() {
+                if self.net.in_flight[i].0 <= now {
+                    due.push(self.net.in_flight.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            due.sort_by_key(|p| (p.0, p.1));
+            for (_, _, to, local, remote, data) in due {
+                self.eps[to].handle_datagram(now, local, remote, &data);
+            }
+            for ep in &mut self.eps {
+                if ep.poll_timeout().is_some_and(|t| t <= now) {
+                    ep.handle_timeout(now);
+                }
+            }
+        }
+        panic!("simulation did not become idle");
+    }
+
+    fn initiate(&mut self) {
+        self.eps[0]
+            .handle_command(
+                self.now,
+                Command::Initiate {
+                    connection: "c".into(),
+                },
+            )
+            .unwrap();
+        self.drive();
+    }
+
+    fn ups(&self, i: usize) -> Vec<&IkeSaStatus> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| {
+                if let Event::IkeUp { status, .. } = e {
+                    Some(status)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn downs(&self, i: usize) -> Vec<&DownReason> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| {
+                if let Event::IkeDown { reason, .. } = e {
+                    Some(reason)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn installs(&self, i: usize) -> Vec<&ChildSaKeys> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| {
+                if let Event::InstallChildSa(k) = e {
+                    Some(k)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn removes(&self, i: usize) -> usize {
+        self.events[i]
+            .iter()
+            .filter(|e| matches!(e, Event::RemoveChildSa { .. }))
+            .count()
+    }
+
+    fn summaries(&self, i: usize) -> Vec<&str> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| {
+                if let Event::Exchange { summary, .. } = e {
+                    Some(summary.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+// ------------------------------------------------------------------ configuration helpers
+
+fn ike_proposal(ke: &[KeMethod], addke: &[&[KeMethod]]) -> ProposalConfig {
+    let mut p = ProposalConfig {
+        encr: vec![(20, Some(256))],
+        prf: vec![6],
+        ke: ke.to_vec(),
+        ..Default::default()
+    };
+    for (i, l) in addke.iter().enumerate() {
+        p.addke[i] = l.to_vec();
+    }
+    p
+}
+
+fn esp_proposal() -> ProposalConfig {
+    ProposalConfig {
+        encr: vec![(20, Some(256))],
+        ..Default::default()
+    }
+}
+
+fn net16(a: [u8; 4]) -> TrafficSelector {
+    TrafficSelector {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 65535,
+        start_addr: IpAddr::from([a[0], a[1], 0, 0]),
+        end_addr: IpAddr::from([a[0], a[1], 255, 255]),
+    }
+}
+
+fn child(local: [u8; 4], remote: [u8; 4]) -> ChildConfig {
+    ChildConfig {
+        name: "net".into(),
+        local_ts: vec![net16(local)],
+        remote_ts: vec![net16(remote)],
+        esp_proposals: vec![esp_proposal()],
+        mode: IpsecMode::Tunnel,
+        lifetime: Duration::from_secs(3600),
+    }
+}
+
+fn connection(initiator: bool, proposals: Vec<ProposalConfig>) -> ConnectionConfig {
+    let (me, peer, my_id, peer_id, lnet, rnet) = if initiator {
+        (A, B, "a.example", "b.example", [10, 1, 0, 0], [10, 2, 0, 0])
+    } else {
+        (B, A, "b.example", "a.example", [10, 2, 0, 0], [10, 1, 0, 0])
+    };
+    ConnectionConfig {
+        name: "c".into(),
+        local_addrs: vec![ip(me)],
+        remote_addrs: vec![ip(peer)],
+        remote_port: 500,
+        proposals,
+        local: AuthRound {
+            id: Identity::Fqdn(my_id.into()),
+            auth: AuthConfig::Psk,
+        },
+        remote: AuthRound {
+            id: Identity::Fqdn(peer_id.into()),
+            auth: AuthConfig::Psk,
+        },
+        children: vec![child(lnet, rnet)],
+        fragmentation: true,
+        childless: Childless::Allow,
+        send_certreq: false,
+        ike_lifetime: Duration::from_secs(3600 * 4),
+    }
+}
+
+fn psk(secret: &[u8]) -> Credentials {
+    Credentials {
+        psks: vec![(
+            vec![
+                Identity::Fqdn("a.example".into()),
+                Identity::Fqdn("b.example".into()),
+            ],
+            zeroize::Zeroizing::new(secret.to_vec()),
+        )],
+    }
+}
+
+fn x25519() -> Vec<ProposalConfig> {
+    vec![ike_proposal(&[KeMethod::CURVE25519], &[])]
+}
+
+fn pair_with(i: ConnectionConfig, r: ConnectionConfig, net: Net) -> Pair {
+    Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [i, r],
+        [psk(b"secret"), psk(b"secret")],
+        net,
+    )
+}
+
+fn default_pair() -> Pair {
+    pair_with(
+        connection(true, x25519()),
+        connection(false, x25519()),
+        Net::new(7),
+    )
+}
+
+/// Both sides established exactly once with one child whose keys mirror each other, and no SA
+/// went down.
+fn assert_established_with_child(p: &Pair) {
+    assert_child_keys_mirror(p);
+    assert!(p.downs(0).is_empty() && p.downs(1).is_empty());
+}
+
+/// Both sides established exactly once with one child whose keys mirror each other.
+fn assert_child_keys_mirror(p: &Pair) {
+    assert_eq!(p.ups(0).len(), 1, "initiator events: {:?}", p.events[0]);
+    assert_eq!(p.ups(1).len(), 1, "responder events: {:?}", p.events[1]);
+    let (a, b) = (p.installs(0), p.installs(1));
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (a, b) = (a[0], b[0]);
+    assert_eq!(a.spi_in, b.spi_out);
+    assert_eq!(a.spi_out, b.spi_in);
+    assert_eq!(a.key_in, b.key_out);
+    assert_eq!(a.key_out, b.key_in);
+    assert_ne!(a.key_in, a.key_out);
+    assert_eq!(a.key_in.0.len(), 36, "AES-GCM-256 key + 4-octet salt");
+    assert_eq!(a.local_ts, b.remote_ts);
+    assert_eq!(a.remote_ts, b.local_ts);
+}
+
+// ------------------------------------------------------------------------------ tests
+
+#[test]
+fn psk_x25519_with_child() {
+    let mut p = default_pair();
+    p.initiate();
+    assert_established_with_child(&p);
+    let s = &p.eps[0].status()[0];
+    assert_eq!(s.state, IkeState::Established);
+    assert_eq!(s.transforms.ke.len(), 1);
+    assert_eq!(s.remote_id, "b.example");
+    assert_eq!(p.eps[1].status()[0].remote_id, "a.example");
+    assert!(!s.nat_detected);
+    assert_eq!(s.children.len(), 1);
+    let first = p.summaries(0)[0];
+    assert!(
+        first.starts_with("sending IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP)"),
+        "{first}"
+    );
+    // IKE_SA_INIT, IKE_AUTH: two requests, two responses, nothing retransmitted.
+    assert_eq!(p.net.sent.len(), 4);
+}
+
+#[test]
+fn x25519_with_two_mlkem_rounds() {
+    let props = vec![ike_proposal(
+        &[KeMethod::CURVE25519],
+        &[&[KeMethod::ML_KEM_768], &[KeMethod::ML_KEM_1024]],
+    )];
+    let mut p = pair_with(
+        connection(true, props.clone()),
+        connection(false, props),
+        Net::new(3),
+    );
+    p.initiate();
+    assert_established_with_child(&p);
+    for i in 0..2 {
+        let ke = &p.eps[i].status()[0].transforms.ke;
+        assert_eq!(ke.len(), 3, "{ke:?}");
+        assert!(ke[1].contains("768") && ke[2].contains("1024"), "{ke:?}");
+    }
+    let inter = p
+        .net
+        .count(|r| r.exchange == Some(ExchangeType::IKE_INTERMEDIATE) && !r.response && !r.dropped);
+    let int_mids: Vec<u32> = p
+        .net
+        .sent
+        .iter()
+        .filter(|r| r.exchange == Some(ExchangeType::IKE_INTERMEDIATE) && !r.response)
+        .map(|r| r.mid)
+        .collect();
+    assert!(
+        int_mids.contains(&1) && int_mids.contains(&2),
+        "{int_mids:?}"
+    );
+    // ML-KEM-1024's 1568-octet key does not fit in 1280 octets: that round is fragmented.
+    assert!(inter >= 3, "{inter} IKE_INTERMEDIATE request datagrams");
+    assert!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && r.mid == 3)
+            >= 2
+    );
+}
+
+#[test]
+fn pure_mlkem768() {
+    let props = vec![ike_proposal(&[KeMethod::ML_KEM_768], &[])];
+    let mut p = pair_with(
+        connection(true, props.clone()),
+        connection(false, props),
+        Net::new(5),
+    );
+    p.initiate();
+    assert_established_with_child(&p);
+    assert!(p.eps[0].status()[0].transforms.ke[0].contains("768"));
+}
+
+#[test]
+fn invalid_ke_payload_retry() {
+    let i = vec![ike_proposal(
+        &[KeMethod::CURVE25519, KeMethod::ECP_256],
+        &[],
+    )];
+    let r = vec![ike_proposal(&[KeMethod::ECP_256], &[])];
+    let mut p = pair_with(connection(true, i), connection(false, r), Net::new(9));
+    p.initiate();
+    assert_established_with_child(&p);
+    assert_eq!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::IKE_SA_INIT) && !r.response),
+        2
+    );
+    assert!(p.eps[0].status()[0].transforms.ke[0].contains("256"));
+}
+
+#[test]
+fn cookie_when_threshold_reached() {
+    let cfg = EndpointConfig {
+        cookie_threshold: 0,
+        ..Default::default()
+    };
+    let mut p = Pair::new(
+        [EndpointConfig::default(), cfg],
+        [connection(true, x25519()), connection(false, x25519())],
+        [psk(b"secret"), psk(b"secret")],
+        Net::new(11),
+    );
+    p.initiate();
+    assert_established_with_child(&p);
+    assert_eq!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::IKE_SA_INIT) && !r.response),
+        2
+    );
+    assert!(p.summaries(0).iter().any(|s| s.contains("N(COOKIE)")));
+}
+
+#[test]
+fn no_proposal_chosen() {
+    let mut r = vec![ike_proposal(&[KeMethod::CURVE25519], &[])];
+    r[0].encr = vec![(12, Some(128))];
+    r[0].integ = vec![12];
+    let mut p = pair_with(
+        connection(true, x25519()),
+        connection(false, r),
+        Net::new(13),
+    );
+    p.initiate();
+    assert!(p.ups(0).is_empty() && p.ups(1).is_empty());
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("NO_PROPOSAL_CHOSEN".into())]
+    );
+    let d1 = p.downs(1);
+    assert!(
+        matches!(d1.as_slice(), [DownReason::LocalError(s)] if s.contains("NO_PROPOSAL_CHOSEN")),
+        "{d1:?}"
+    );
+    assert!(p.eps[0].status().is_empty() && p.eps[1].status().is_empty());
+}
+
+#[test]
+fn wrong_psk_is_authentication_failed() {
+    let mut p = Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [connection(true, x25519()), connection(false, x25519())],
+        [psk(b"secret"), psk(b"other secret")],
+        Net::new(17),
+    );
+    p.initiate();
+    assert!(p.ups(0).is_empty() && p.ups(1).is_empty());
+    assert!(p.installs(0).is_empty() && p.installs(1).is_empty());
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    let d1 = p.downs(1);
+    assert!(
+        matches!(d1.as_slice(), [DownReason::LocalError(s)] if s.contains("AUTHENTICATION_FAILED")),
+        "{d1:?}"
+    );
+}
+
+#[test]
+fn ts_unacceptable_keeps_ike_sa() {
+    let mut r = connection(false, x25519());
+    r.children = vec![child([10, 2, 0, 0], [10, 9, 0, 0])];
+    let mut p = pair_with(connection(true, x25519()), r, Net::new(19));
+    p.initiate();
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (1, 1));
+    assert!(p.installs(0).is_empty() && p.installs(1).is_empty());
+    assert!(p
+        .summaries(1)
+        .iter()
+        .any(|s| s.contains("IKE_AUTH response 1") && s.contains("N(TS_UNACCEPT)")));
+}
+
+#[test]
+fn childless_ike_sa() {
+    let mut i = connection(true, x25519());
+    i.childless = Childless::Force;
+    let mut p = pair_with(i, connection(false, x25519()), Net::new(23));
+    p.initiate();
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (1, 1));
+    assert!(p.installs(0).is_empty() && p.installs(1).is_empty());
+    assert!(!p
+        .summaries(0)
+        .iter()
+        .any(|s| s.contains("IKE_AUTH request") && s.contains("TSi")));
+}
+
+#[test]
+fn fragmentation_at_mtu_576() {
+    let props = vec![ike_proposal(
+        &[KeMethod::CURVE25519],
+        &[&[KeMethod::ML_KEM_768]],
+    )];
+    let cfg = EndpointConfig {
+        fragment_size: 576,
+        ..Default::default()
+    };
+    let mut net = Net::new(29);
+    net.mtu = 576;
+    let mut p = Pair::new(
+        [cfg.clone(), cfg],
+        [connection(true, props.clone()), connection(false, props)],
+        [psk(b"secret"), psk(b"secret")],
+        net,
+    );
+    p.initiate();
+    assert_established_with_child(&p);
+    let frags = p.net.count(|r| r.fragment);
+    assert!(frags > 1, "{frags} fragments");
+    assert_eq!(p.net.count(|r| r.dropped), 0, "nothing exceeded the MTU");
+    assert!(p.net.sent.iter().all(|r| r.len + 28 <= 576));
+}
+
+#[test]
+fn oversized_datagrams_are_dropped_without_fragmentation() {
+    let props = vec![ike_proposal(
+        &[KeMethod::CURVE25519],
+        &[&[KeMethod::ML_KEM_768]],
+    )];
+    let mut i = connection(true, props.clone());
+    i.fragmentation = false;
+    let mut net = Net::new(31);
+    net.mtu = 576;
+    let mut p = pair_with(i, connection(false, props), net);
+    p.initiate();
+    assert!(p.ups(0).is_empty());
+    assert!(matches!(
+        p.downs(0).as_slice(),
+        [DownReason::Timeout { .. }]
+    ));
+}
+
+#[test]
+fn lost_ike_auth_request_is_retransmitted_once() {
+    let mut net = Net::new(37);
+    net.drop_indices = vec![2]; // IKE_SA_INIT req, resp, then the first IKE_AUTH request
+    let mut p = pair_with(connection(true, x25519()), connection(false, x25519()), net);
+    p.initiate();
+    assert_established_with_child(&p);
+    assert_eq!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response),
+        2
+    );
+    assert_eq!(p.net.count(|r| r.dropped), 1);
+}
+
+#[test]
+fn lost_ike_auth_response_is_resent_from_cache() {
+    let mut net = Net::new(41);
+    net.drop_indices = vec![3];
+    let mut p = pair_with(connection(true, x25519()), connection(false, x25519()), net);
+    p.initiate();
+    assert_established_with_child(&p);
+    assert_eq!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && r.response),
+        2
+    );
+    assert!(p.net.sent[3].dropped && p.net.sent[3].from == 1);
+    // The initiator retransmitted once; the responder answered from its cache (one IkeUp).
+    assert_eq!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response && r.from == 0),
+        2
+    );
+}
+
+#[test]
+fn duplicated_and_reordered_datagrams() {
+    let props = vec![ike_proposal(
+        &[KeMethod::CURVE25519],
+        &[&[KeMethod::ML_KEM_1024]],
+    )];
+    for seed in 1..6 {
+        let mut net = Net::new(seed);
+        net.duplicate = 0.5;
+        net.jitter = Duration::from_millis(30);
+        let mut p = pair_with(
+            connection(true, props.clone()),
+            connection(false, props.clone()),
+            net,
+        );
+        p.initiate();
+        assert_established_with_child(&p);
+        assert_eq!(p.eps[0].status().len(), 1);
+        assert_eq!(p.eps[1].status().len(), 1);
+    }
+}
+
+#[test]
+fn corrupted_copies_are_dropped() {
+    let props = vec![ike_proposal(
+        &[KeMethod::CURVE25519],
+        &[&[KeMethod::ML_KEM_768]],
+    )];
+    for seed in 1..20 {
+        let mut net = Net::new(seed);
+        net.corrupt = 1.0;
+        let mut p = pair_with(
+            connection(true, props.clone()),
+            connection(false, props.clone()),
+            net,
+        );
+        p.initiate();
+        assert_child_keys_mirror(&p);
+        assert!(p.downs(0).is_empty());
+        // A corrupted copy of IKE_SA_INIT with a changed SPI looks like a new initiator: that
+        // half-open SA expires; nothing else may go down.
+        let stray = DownReason::LocalError("half-open IKE SA timed out".into());
+        assert!(p.downs(1).iter().all(|d| **d == stray), "{:?}", p.downs(1));
+        p.eps[0]
+            .handle_command(
+                p.now,
+                Command::Terminate {
+                    connection: "c".into(),
+                },
+            )
+            .unwrap();
+        p.drive();
+        assert_eq!(p.downs(0), vec![&DownReason::LocalDelete]);
+    }
+}
+
+#[test]
+fn total_loss_times_out() {
+    let mut net = Net::new(43);
+    net.loss = 1.0;
+    let mut p = pair_with(connection(true, x25519()), connection(false, x25519()), net);
+    let start = p.now;
+    p.initiate();
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::Timeout {
+            exchange: "IKE_SA_INIT".into(),
+            retransmits: 5
+        }]
+    );
+    assert_eq!(p.net.sent.len(), 6);
+    // 4 s * (1 + 1.8 + 1.8^2 + ... + 1.8^5)
+    let expected: f64 = (0..=5).map(|n| 4.0 * 1.8f64.powi(n)).sum();
+    let took = (p.now - start).as_secs_f64();
+    assert!((took - expected).abs() < 0.1, "{took} vs {expected}");
+    assert!(p.eps[0].status().is_empty());
+}
+
+#[test]
+fn delete_from_initiator() {
+    let mut p = default_pair();
+    p.initiate();
+    assert_established_with_child(&p);
+    p.eps[0]
+        .handle_command(
+            p.now,
+            Command::Terminate {
+                connection: "c".into(),
+            },
+        )
+        .unwrap();
+    p.drive();
+    assert_eq!(p.downs(0), vec![&DownReason::LocalDelete]);
+    assert_eq!(p.downs(1), vec![&DownReason::PeerDelete]);
+    assert_eq!((p.removes(0), p.removes(1)), (1, 1));
+    assert!(p.eps[0].status().is_empty() && p.eps[1].status().is_empty());
+}
+
+#[test]
+fn delete_from_responder() {
+    let mut p = default_pair();
+    p.initiate();
+    let sa = p.eps[1].status()[0].sa;
+    p.eps[1]
+        .handle_command(p.now, Command::TerminateSa(sa))
+        .unwrap();
+    p.drive();
+    assert_eq!(p.downs(1), vec![&DownReason::LocalDelete]);
+    assert_eq!(p.downs(0), vec![&DownReason::PeerDelete]);
+    assert_eq!((p.removes(0), p.removes(1)), (1, 1));
+}
+
+#[test]
+fn nat_detected_moves_to_port_4500() {
+    let mut net = Net::new(47);
+    net.nat = true;
+    let mut r = connection(false, x25519());
+    r.remote_addrs = vec![];
+    let mut p = pair_with(connection(true, x25519()), r, net);
+    p.initiate();
+    assert_established_with_child(&p);
+    let (a, b) = (p.installs(0)[0], p.installs(1)[0]);
+    assert!(a.udp_encap && b.udp_encap);
+    assert_eq!(a.local.port(), 4500);
+    assert_eq!(b.remote, SocketAddr::new(ip(NAT_PUBLIC), 4500));
+    assert!(p.eps[1].status()[0].nat_detected);
+}
+
+#[test]
+fn liveness_checks_when_idle() {
+    let cfg = EndpointConfig {
+        dpd_interval: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let mut p = Pair::new(
+        [cfg, EndpointConfig::default()],
+        [connection(true, x25519()), connection(false, x25519())],
+        [psk(b"secret"), psk(b"secret")],
+        Net::new(53),
+    );
+    p.eps[0]
+        .handle_command(
+            p.now,
+            Command::Initiate {
+                connection: "c".into(),
+            },
+        )
+        .unwrap();
+    let deadline = p.now + Duration::from_secs(100);
+    // Drive manually for ~100 s of simulated time (the DPD timer never lets the pair idle).
+    while p.now < deadline {
+        p.drain();
+        let next = [
+            p.net.in_flight.iter().map(|x| x.0).min(),
+            p.eps[0].poll_timeout(),
+            p.eps[1].poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap();
+        p.now = next;
+        let now = p.now;
+        let due: Vec<_> = p
+            .net
+            .in_flight
+            .iter()
+            .filter(|x| x.0 <= now)
+            .cloned()
+            .collect();
+        p.net.in_flight.retain(|x| x.0 > now);
+        for (_, _, to, l, r, d) in due {
+            p.eps[to].handle_datagram(now, l, r, &d);
+        }
+        for ep in &mut p.eps {
+            if ep.poll_timeout().is_some_and(|t| t <= now) {
+                ep.handle_timeout(now);
+            }
+        }
+    }
+    let checks = p
+        .net
+        .count(|r| r.exchange == Some(ExchangeType::INFORMATIONAL) && !r.response);
+    assert!((2..=4).contains(&checks), "{checks} liveness checks");
+    assert_eq!(
+        p.net
+            .count(|r| r.exchange == Some(ExchangeType::INFORMATIONAL) && r.response),
+        checks
+    );
+    assert!(p.downs(0).is_empty());
+}
+
+// ------------------------------------------------------------------------ certificates
+
+mod pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256,
+    };
+
+    /// A CA, an intermediate CA and end-entity certificates (DER) with their PKCS#8 keys.
+    pub struct TestPki {
+        pub ca: Vec<u8>,
+        pub intermediate: Vec<u8>,
+        int_params: CertificateParams,
+        int_key: KeyPair,
+    }
+
+    fn ca_params(cn: &str) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p
+    }
+
+    impl TestPki {
+        pub fn new(ca_name: &str) -> TestPki {
+            let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+            let root_params = ca_params(ca_name);
+            let ca = root_params.self_signed(&ca_key).unwrap();
+            let int_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+            let int_params = ca_params(&format!("{ca_name} Intermediate"));
+            let issuer = Issuer::from_params(&root_params, &ca_key);
+            let intermediate = int_params.signed_by(&int_key, &issuer).unwrap();
+            TestPki {
+                ca: ca.der().to_vec(),
+                intermediate: intermediate.der().to_vec(),
+                int_params,
+                int_key,
+            }
+        }
+
+        /// (certificate DER, PKCS#8 key DER) for `dns`, issued by the intermediate.
+        pub fn end_entity(&self, dns: &str) -> (Vec<u8>, Vec<u8>) {
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut p = CertificateParams::new(vec![dns.to_string()]).unwrap();
+            p.distinguished_name.push(DnType::CommonName, dns);
+            let issuer = Issuer::from_params(&self.int_params, &self.int_key);
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            (cert.der().to_vec(), key.serialize_der())
+        }
+    }
+}
+
+fn cert_connection(initiator: bool, own: &pki::TestPki, peer_ca: &[u8]) -> ConnectionConfig {
+    let mut c = connection(initiator, x25519());
+    let me = if initiator { "a.example" } else { "b.example" };
+    let (cert, key) = own.end_entity(me);
+    let key = pqike_crypto::sig::signing_key_from_der(&key).unwrap();
+    c.local.auth = AuthConfig::PubKey {
+        cert: Some(cert),
+        intermediates: vec![own.intermediate.clone()],
+        key: Some(key),
+        cacerts: vec![],
+    };
+    c.remote.auth = AuthConfig::PubKey {
+        cert: None,
+        intermediates: vec![],
+        key: None,
+        cacerts: vec![peer_ca.to_vec()],
+    };
+    c.send_certreq = true;
+    c
+}
+
+#[test]
+fn certificate_auth_ecdsa_chain() {
+    let ca = pki::TestPki::new("Test CA");
+    let i = cert_connection(true, &ca, &ca.ca);
+    let r = cert_connection(false, &ca, &ca.ca);
+    let mut p = Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [i, r],
+        [Credentials::default(), Credentials::default()],
+        Net::new(59),
+    );
+    p.initiate();
+    assert_established_with_child(&p);
+    let auth = p
+        .summaries(0)
+        .into_iter()
+        .find(|s| s.contains("IKE_AUTH request"))
+        .unwrap()
+        .to_string();
+    assert!(auth.contains("CERT CERT CERTREQ"), "{auth}");
+    assert!(p
+        .summaries(0)
+        .iter()
+        .any(|s| s.contains("IKE_SA_INIT response") && s.contains("CERTREQ")));
+}
+
+#[test]
+fn certificate_from_unknown_ca_is_rejected() {
+    let ours = pki::TestPki::new("Test CA");
+    let other = pki::TestPki::new("Other CA");
+    // The responder trusts only "Other CA"; the initiator's chain goes to "Test CA".
+    let i = cert_connection(true, &ours, &ours.ca);
+    let r = cert_connection(false, &ours, &other.ca);
+    let mut p = Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [i, r],
+        [Credentials::default(), Credentials::default()],
+        Net::new(61),
+    );
+    p.initiate();
+    assert!(p.ups(0).is_empty() && p.ups(1).is_empty());
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+}
+
+#[test]
+fn certificate_identity_must_match() {
+    let ca = pki::TestPki::new("Test CA");
+    let i = cert_connection(true, &ca, &ca.ca);
+    let mut r = cert_connection(false, &ca, &ca.ca);
+    r.remote.id = Identity::Fqdn("c.example".into());
+    let mut p = Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [i, r],
+        [Credentials::default(), Credentials::default()],
+        Net::new(67),
+    );
+    p.initiate();
+    assert!(p.ups(1).is_empty());
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+}
+
+#[test]
+fn big_cert_chain_fragments_ike_auth_at_1280() {
+    // A chain of over 5 KB (like an RSA-4096 chain) must be split into SKF fragments at
+    // fragment_size 1280, and every fragment must fit the 1280-octet path.
+    let ca = pki::TestPki::new("Test CA");
+    let mut i = cert_connection(true, &ca, &ca.ca);
+    if let AuthConfig::PubKey { intermediates, .. } = &mut i.local.auth {
+        // Padding the chain with extra copies stands in for big RSA certificates.
+        for _ in 0..12 {
+            intermediates.push(ca.intermediate.clone());
+        }
+    }
+    let r = cert_connection(false, &ca, &ca.ca);
+    let mut p = Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [i, r],
+        [Credentials::default(), Credentials::default()],
+        Net::new(71),
+    );
+    p.net.mtu = 1280;
+    p.initiate();
+    assert_established_with_child(&p);
+    let frags = p
+        .net
+        .count(|r| r.fragment && r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response);
+    let bytes: usize = p
+        .net
+        .sent
+        .iter()
+        .filter(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response)
+        .map(|r| r.len)
+        .sum();
+    assert!(bytes > 5000, "{bytes} octets of IKE_AUTH request");
+    assert!(frags >= 5, "{frags}");
+    assert_eq!(p.net.count(|r| r.dropped), 0);
+}
+
+#[test]
+fn initial_contact_replaces_the_old_sa_of_a_restarted_peer() {
+    let mut p = default_pair();
+    p.initiate();
+    assert_established_with_child(&p);
+    let old = p.eps[1].status()[0].sa;
+    // The initiator "restarts": a fresh endpoint with other randomness and no state.
+    p.eps[0] = Endpoint::new(
+        EndpointConfig::default(),
+        vec![connection(true, x25519())],
+        psk(b"secret"),
+        Arc::new(AwsLcProvider::new()),
+        Box::new(DeterministicRandom::new(1000)),
+    );
+    p.initiate();
+    let status = p.eps[1].status();
+    assert_eq!(status.len(), 1);
+    assert_ne!(status[0].sa, old);
+    assert_eq!(p.downs(1), vec![&DownReason::PeerDelete]);
+    assert_eq!(p.removes(1), 1);
+    assert_eq!(p.installs(1).len(), 2);
+}
+
+#[test]
+fn esp_proposal_mismatch_fails_only_the_child() {
+    let mut r = connection(false, x25519());
+    r.children[0].esp_proposals = vec![ProposalConfig {
+        encr: vec![(28, None)],
+        ..Default::default()
+    }];
+    let mut p = pair_with(connection(true, x25519()), r, Net::new(73));
+    p.initiate();
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (1, 1));
+    assert!(p.installs(0).is_empty() && p.installs(1).is_empty());
+    assert!(p
+        .summaries(1)
+        .iter()
+        .any(|s| s.contains("IKE_AUTH response 1") && s.contains("N(NO_PROP)")));
+    assert!(p.downs(0).is_empty() && p.downs(1).is_empty());
+}
