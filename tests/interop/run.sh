@@ -87,6 +87,14 @@ CASES=(
     ls52-psk-childless
 )
 
+# More cases live in tests/interop/cases/*.sh (one file per feature area): each appends its
+# names to CASES and defines the matching case_* functions, using the variables above.
+for f in "$(dirname "${BASH_SOURCE[0]}")"/cases/*.sh; do
+    [ -e "$f" ] || continue
+    # shellcheck source=/dev/null
+    . "$f"
+done
+
 case_ss59-psk-x25519() {
     SS=host
     PROPOSALS=aes256gcm16-prfsha384-x25519 ESP=aes256gcm16 AUTH=psk
