@@ -1,0 +1,974 @@
+//! The SAD (inbound SAs by SPI), the SPD (outbound SA by traffic selector) and the per-packet
+//! encapsulation and decapsulation paths.
+
+use crate::cipher::{SaCipher, ESP_HDR};
+use crate::error::{DecapError, EncapError, InstallError};
+use crate::flow::{self, proto, Flow};
+use crate::lifetime::{ExpiryCause, ExpiryEvent, ExpiryKind, LifetimeState, SaCounters};
+use crate::params::{Mode, SaParams, Selector};
+use crate::replay::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::debug;
+
+/// Largest number of octets ESP adds to a packet: header 8, IV 16, padding 15, trailer 2,
+/// ICV 32. An output buffer of `inner.len() + MAX_OVERHEAD` always suffices.
+pub const MAX_OVERHEAD: usize = ESP_HDR + 16 + 15 + 2 + 32;
+
+/// Soft expiry this many packets before a 32-bit sequence number space runs out, so that the
+/// engine can rekey before RFC 4303 §3.3.3 forces the SA to stop.
+const SEQ_SOFT_MARGIN: u64 = 1 << 26;
+
+/// Drops that cannot be charged to one SA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GlobalCounters {
+    /// Outbound packets that matched no SA (RFC 4301 §5.1 DISCARD).
+    pub no_policy: u64,
+    /// Outbound packets that were not parseable IP packets.
+    pub malformed_inner: u64,
+    /// Inbound ESP packets with an SPI we do not know.
+    pub unknown_spi: u64,
+    /// Inbound ESP packets too short or otherwise malformed before any SA state was touched.
+    pub malformed: u64,
+}
+
+/// A packet ready to send, borrowed from the caller's output buffer.
+#[derive(Debug)]
+pub struct Encapsulated<'a> {
+    /// Outbound SPI used.
+    pub spi: u32,
+    /// Our outer address.
+    pub local: SocketAddr,
+    /// Where to send it.
+    pub remote: SocketAddr,
+    /// Send as UDP payload on port 4500 (RFC 3948) rather than as IP protocol 50.
+    pub udp_encap: bool,
+    /// The ESP packet (header to ICV).
+    pub packet: &'a [u8],
+}
+
+/// A successfully decapsulated packet, borrowed from the caller's (decrypted in place) buffer.
+#[derive(Debug)]
+pub struct Inner<'a> {
+    /// Inbound SPI it arrived on.
+    pub spi: u32,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// The Next Header field: 4/41 in tunnel mode, the upper-layer protocol in transport mode.
+    pub next_header: u8,
+    /// Tunnel mode: the inner IP packet (TFC padding trimmed). Transport mode: the upper-layer
+    /// payload, to be put behind an IP header from the SA's outer addresses.
+    pub data: &'a mut [u8],
+}
+
+/// Result of [`DataPlane::decapsulate`] when nothing was wrong with the packet.
+#[derive(Debug)]
+pub enum Decapsulated<'a> {
+    /// Deliver this.
+    Packet(Inner<'a>),
+    /// A TFC dummy packet (next header 59, RFC 4303 §2.6): authentic, counted, dropped silently.
+    Dummy {
+        /// Inbound SPI.
+        spi: u32,
+    },
+}
+
+/// A read-only view of one installed Child SA.
+#[derive(Debug, Clone, Copy)]
+pub struct SaInfo {
+    /// Inbound SPI.
+    pub spi_in: u32,
+    /// Outbound SPI.
+    pub spi_out: u32,
+    /// Counters.
+    pub counters: SaCounters,
+    /// Last outbound sequence number used.
+    pub seq_out: u64,
+    /// Highest inbound sequence number accepted.
+    pub seq_in: u64,
+    /// Whether a hard limit was reached.
+    pub expired: bool,
+}
+
+struct ChildSa {
+    spi_in: u32,
+    spi_out: u32,
+    esn: bool,
+    mode: Mode,
+    local: SocketAddr,
+    remote: SocketAddr,
+    udp_encap: bool,
+    local_ts: Vec<Selector>,
+    remote_ts: Vec<Selector>,
+    out: SaCipher,
+    inb: SaCipher,
+    seq_out: u64,
+    replay: ReplayWindow,
+    counters: SaCounters,
+    life: LifetimeState,
+}
+
+impl ChildSa {
+    fn matches_outbound(&self, f: &Flow) -> bool {
+        flow::matches(&self.local_ts, Some(f.src), f.src_port, f.protocol)
+            && flow::matches(&self.remote_ts, Some(f.dst), f.dst_port, f.protocol)
+    }
+
+    fn event(&self, kind: ExpiryKind, cause: ExpiryCause) -> ExpiryEvent {
+        ExpiryEvent {
+            spi_in: self.spi_in,
+            spi_out: self.spi_out,
+            kind,
+            cause,
+        }
+    }
+}
+
+/// The userspace ESP data plane: install SAs, then call [`DataPlane::encapsulate`] for each
+/// packet read from the TUN device and [`DataPlane::decapsulate`] for each ESP datagram; poll
+/// [`DataPlane::poll_expiry`] after that and whenever [`DataPlane::poll_timeout`] passes.
+#[derive(Default)]
+pub struct DataPlane {
+    sas: HashMap<u32, ChildSa>,
+    /// SPD order: inbound SPIs in installation order; the newest matching SA wins, so after a
+    /// rekey the new SA carries the traffic while the old one still decrypts stragglers.
+    spd: Vec<u32>,
+    events: VecDeque<ExpiryEvent>,
+    counters: GlobalCounters,
+}
+
+impl DataPlane {
+    /// An empty data plane.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Installs a Child SA (both directions) at time `now` (the start of its time limits).
+    pub fn install(&mut self, p: SaParams, now: Instant) -> Result<(), InstallError> {
+        if self.sas.contains_key(&p.spi_in) {
+            return Err(InstallError::DuplicateSpi(p.spi_in));
+        }
+        if p.replay_window > MAX_WINDOW {
+            return Err(InstallError::ReplayWindow(p.replay_window));
+        }
+        let want_e = p.encr.key_len();
+        let want_i = p.integ.key_len();
+        for (what, got, want) in [
+            ("inbound encryption key", p.encr_key_in.len(), want_e),
+            ("outbound encryption key", p.encr_key_out.len(), want_e),
+            ("inbound integrity key", p.integ_key_in.len(), want_i),
+            ("outbound integrity key", p.integ_key_out.len(), want_i),
+        ] {
+            if got != want {
+                return Err(InstallError::KeyLength { what, got, want });
+            }
+        }
+        let unsupported = || InstallError::UnsupportedTransform {
+            encr: 0,
+            key_bits: None,
+            integ: 0,
+        };
+        let out = SaCipher::new(p.encr, p.integ, &p.encr_key_out, &p.integ_key_out)
+            .ok_or_else(unsupported)?;
+        let inb = SaCipher::new(p.encr, p.integ, &p.encr_key_in, &p.integ_key_in)
+            .ok_or_else(unsupported)?;
+        let window = if p.replay_window == 0 {
+            DEFAULT_WINDOW
+        } else {
+            p.replay_window
+        };
+        self.sas.insert(
+            p.spi_in,
+            ChildSa {
+                spi_in: p.spi_in,
+                spi_out: p.spi_out,
+                esn: p.esn,
+                mode: p.mode,
+                local: p.local,
+                remote: p.remote,
+                udp_encap: p.udp_encap,
+                local_ts: p.local_ts,
+                remote_ts: p.remote_ts,
+                out,
+                inb,
+                seq_out: 0,
+                replay: ReplayWindow::new(window),
+                counters: SaCounters::default(),
+                life: LifetimeState::new(p.lifetime, now),
+            },
+        );
+        self.spd.push(p.spi_in);
+        Ok(())
+    }
+
+    /// Removes the Child SA with inbound SPI `spi_in`; returns its final counters.
+    pub fn remove(&mut self, spi_in: u32) -> Option<SaCounters> {
+        self.spd.retain(|s| *s != spi_in);
+        self.sas.remove(&spi_in).map(|sa| sa.counters)
+    }
+
+    /// Counters that belong to no SA.
+    pub fn global_counters(&self) -> GlobalCounters {
+        self.counters
+    }
+
+    /// Status of one SA by inbound SPI.
+    pub fn sa(&self, spi_in: u32) -> Option<SaInfo> {
+        self.sas.get(&spi_in).map(|sa| SaInfo {
+            spi_in: sa.spi_in,
+            spi_out: sa.spi_out,
+            counters: sa.counters,
+            seq_out: sa.seq_out,
+            seq_in: sa.replay.top(),
+            expired: sa.life.hard_fired,
+        })
+    }
+
+    /// Status of every SA, in SPD order.
+    pub fn sas(&self) -> impl Iterator<Item = SaInfo> + '_ {
+        self.spd.iter().filter_map(|s| self.sa(*s))
+    }
+
+    /// Encrypts one IP packet (as read from TUN) into `out` with the SA the SPD selects.
+    /// Tunnel mode carries the whole packet; transport mode carries what follows the IP header.
+    pub fn encapsulate<'a>(
+        &mut self,
+        inner: &[u8],
+        out: &'a mut [u8],
+    ) -> Result<Encapsulated<'a>, EncapError> {
+        let Some((f, l4_off)) = flow::parse_ip(inner) else {
+            self.counters.malformed_inner += 1;
+            debug!(
+                len = inner.len(),
+                "ESP out: dropping unparseable inner packet"
+            );
+            return Err(EncapError::MalformedInner);
+        };
+        let mut expired = None;
+        let mut chosen = None;
+        for spi in self.spd.iter().rev() {
+            let Some(sa) = self.sas.get(spi) else {
+                continue;
+            };
+            if sa.matches_outbound(&f) {
+                if sa.life.hard_fired {
+                    expired.get_or_insert(sa.spi_out);
+                    continue;
+                }
+                chosen = Some(*spi);
+                break;
+            }
+        }
+        let Some(sa) = chosen.and_then(|s| self.sas.get_mut(&s)) else {
+            if let Some(spi_out) = expired {
+                return Err(EncapError::Expired { spi_out });
+            }
+            self.counters.no_policy += 1;
+            debug!(?f, "ESP out: no SA matches, dropping");
+            return Err(EncapError::NoPolicy);
+        };
+
+        let ip_len = flow::ip_len(inner).unwrap_or(inner.len());
+        let (payload, next_header) = match sa.mode {
+            Mode::Tunnel => (
+                &inner[..ip_len],
+                if inner[0] >> 4 == 4 {
+                    proto::IPV4_IN_IP
+                } else {
+                    proto::IPV6_IN_IP
+                },
+            ),
+            Mode::Transport => (&inner[l4_off..ip_len], f.protocol),
+        };
+
+        // RFC 4303 §3.3.3: without ESN the counter must not cycle; with ESN it is 64 bits.
+        let limit = if sa.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
+        if sa.seq_out >= limit {
+            if sa.life.fire(ExpiryKind::Hard) {
+                let ev = sa.event(ExpiryKind::Hard, ExpiryCause::SequenceNumber);
+                self.events.push_back(ev);
+            }
+            return Err(EncapError::SequenceExhausted {
+                spi_out: sa.spi_out,
+            });
+        }
+
+        let iv_len = sa.out.iv_len();
+        let align = sa.out.align();
+        let padded = (payload.len() + 2).div_ceil(align) * align;
+        let pad = padded - payload.len() - 2;
+        let body = ESP_HDR + iv_len;
+        let total = body + padded + sa.out.icv_len();
+        if out.len() < total {
+            return Err(EncapError::BufferTooSmall { needed: total });
+        }
+        let seq = sa.seq_out + 1;
+        let pkt = &mut out[..total];
+        pkt[..4].copy_from_slice(&sa.spi_out.to_be_bytes());
+        pkt[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        let trailer = body + payload.len();
+        pkt[body..trailer].copy_from_slice(payload);
+        // RFC 4303 §2.4: padding bytes are 1, 2, 3, ...
+        for (i, b) in pkt[trailer..trailer + pad].iter_mut().enumerate() {
+            *b = (i + 1) as u8;
+        }
+        pkt[trailer + pad] = pad as u8;
+        pkt[trailer + pad + 1] = next_header;
+        if sa.out.seal(seq, sa.esn, pkt).is_err() {
+            // Only reachable if aws-lc refuses a well-formed input; never send plaintext.
+            return Err(EncapError::MalformedInner);
+        }
+        sa.seq_out = seq;
+        sa.counters.packets_out += 1;
+        sa.counters.bytes_out += payload.len() as u64;
+        let (spi_in, spi_out, events) = (sa.spi_in, sa.spi_out, &mut self.events);
+        sa.life.check_volume(&sa.counters, |kind, cause| {
+            events.push_back(ExpiryEvent {
+                spi_in,
+                spi_out,
+                kind,
+                cause,
+            })
+        });
+        if !sa.esn && seq == limit - SEQ_SOFT_MARGIN && sa.life.fire(ExpiryKind::Soft) {
+            self.events
+                .push_back(sa.event(ExpiryKind::Soft, ExpiryCause::SequenceNumber));
+        }
+        Ok(Encapsulated {
+            spi: sa.spi_out,
+            local: sa.local,
+            remote: sa.remote,
+            udp_encap: sa.udp_encap,
+            packet: &out[..total],
+        })
+    }
+
+    /// Verifies and decrypts one ESP packet (from the SPI on; for UDP-encapsulated ESP, the
+    /// UDP payload after [`crate::udp::classify`]) in place. On error nothing but counters
+    /// changed: the replay window moves only for packets whose ICV verified.
+    pub fn decapsulate<'a>(&mut self, pkt: &'a mut [u8]) -> Result<Decapsulated<'a>, DecapError> {
+        if pkt.len() < ESP_HDR {
+            self.counters.malformed += 1;
+            return Err(DecapError::Malformed);
+        }
+        let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
+        let seq_lo = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+        if spi == 0 {
+            self.counters.malformed += 1;
+            return Err(DecapError::ZeroSpi);
+        }
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            self.counters.unknown_spi += 1;
+            debug!(
+                spi = format_args!("{spi:08x}"),
+                "ESP in: unknown SPI, dropping"
+            );
+            return Err(DecapError::UnknownSpi(spi));
+        };
+        if sa.life.hard_fired {
+            return Err(DecapError::Expired(spi));
+        }
+        let min = ESP_HDR + sa.inb.iv_len() + 2 + sa.inb.icv_len();
+        if pkt.len() < min {
+            self.counters.malformed += 1;
+            return Err(DecapError::Malformed);
+        }
+        // RFC 4303 §3.4.3: the replay check comes first (cheap), the window update last.
+        let seq = if sa.esn {
+            match sa.replay.infer_esn(seq_lo) {
+                Some(s) => s,
+                None => {
+                    sa.counters.replay_drops += 1;
+                    return Err(DecapError::Replay {
+                        spi,
+                        seq: u64::from(seq_lo),
+                    });
+                }
+            }
+        } else {
+            u64::from(seq_lo)
+        };
+        if let Err(e) = sa.replay.check(seq) {
+            sa.counters.replay_drops += 1;
+            debug!(
+                spi = format_args!("{spi:08x}"),
+                seq,
+                ?e,
+                "ESP in: replay check failed"
+            );
+            return Err(DecapError::Replay { spi, seq });
+        }
+        if sa.inb.open(seq, sa.esn, pkt).is_err() {
+            sa.counters.auth_failures += 1;
+            debug!(
+                spi = format_args!("{spi:08x}"),
+                seq, "ESP in: ICV check failed"
+            );
+            return Err(DecapError::AuthFailed(spi));
+        }
+        sa.replay.update(seq);
+
+        let body = ESP_HDR + sa.inb.iv_len();
+        let end = pkt.len() - sa.inb.icv_len();
+        let pt = &pkt[body..end];
+        let n = pt.len();
+        let next_header = pt[n - 1];
+        let pad = usize::from(pt[n - 2]);
+        let pad_ok = pad + 2 <= n
+            && pt[n - 2 - pad..n - 2]
+                .iter()
+                .enumerate()
+                .all(|(i, b)| usize::from(*b) == i + 1);
+        if !pad_ok {
+            sa.counters.pad_errors += 1;
+            debug!(spi = format_args!("{spi:08x}"), "ESP in: bad padding");
+            return Err(DecapError::BadPadding(spi));
+        }
+        if next_header == proto::NO_NEXT {
+            sa.counters.dummies += 1;
+            return Ok(Decapsulated::Dummy { spi });
+        }
+        let payload_end = body + n - 2 - pad;
+        let bad_nh = DecapError::BadNextHeader { spi, next_header };
+        let (data_end, ts_ok) = match sa.mode {
+            Mode::Tunnel => {
+                let version = match next_header {
+                    proto::IPV4_IN_IP => 4,
+                    proto::IPV6_IN_IP => 6,
+                    _ => {
+                        sa.counters.bad_next_header += 1;
+                        return Err(bad_nh);
+                    }
+                };
+                let inner = &pkt[body..payload_end];
+                let parsed = (inner.first().map(|b| b >> 4) == Some(version))
+                    .then(|| flow::parse_ip(inner))
+                    .flatten();
+                let Some((f, _)) = parsed else {
+                    sa.counters.bad_next_header += 1;
+                    return Err(bad_nh);
+                };
+                // TFC padding (RFC 4303 §2.7) may follow the inner packet: trim to its length.
+                let len = flow::ip_len(inner).unwrap_or(inner.len());
+                let ok = flow::matches(&sa.remote_ts, Some(f.src), f.src_port, f.protocol)
+                    && flow::matches(&sa.local_ts, Some(f.dst), f.dst_port, f.protocol);
+                (body + len, ok)
+            }
+            Mode::Transport => {
+                let (sp, dp) = flow::ports(next_header, &pkt[body..payload_end]);
+                // Behind NAT the peer's original address is not the one we see (RFC 3948
+                // §3.1.2): then only protocol and ports are checked.
+                let (src, dst) = if sa.udp_encap {
+                    (None, None)
+                } else {
+                    (Some(sa.remote.ip()), Some(sa.local.ip()))
+                };
+                let ok = flow::matches(&sa.remote_ts, src, sp, next_header)
+                    && flow::matches(&sa.local_ts, dst, dp, next_header);
+                (payload_end, ok)
+            }
+        };
+        if !ts_ok {
+            sa.counters.ts_mismatch += 1;
+            debug!(
+                spi = format_args!("{spi:08x}"),
+                "ESP in: inner packet outside the SA's TS"
+            );
+            return Err(DecapError::TsMismatch(spi));
+        }
+        sa.counters.packets_in += 1;
+        sa.counters.bytes_in += (data_end - body) as u64;
+        let (spi_in, spi_out, events) = (sa.spi_in, sa.spi_out, &mut self.events);
+        sa.life.check_volume(&sa.counters, |kind, cause| {
+            events.push_back(ExpiryEvent {
+                spi_in,
+                spi_out,
+                kind,
+                cause,
+            })
+        });
+        Ok(Decapsulated::Packet(Inner {
+            spi,
+            mode: sa.mode,
+            next_header,
+            data: &mut pkt[body..data_end],
+        }))
+    }
+
+    /// The next soft/hard expiry, if any is due at `now` (volume and sequence-number events
+    /// are queued as packets cross them; time limits are checked here). Call until `None`.
+    pub fn poll_expiry(&mut self, now: Instant) -> Option<ExpiryEvent> {
+        if let Some(ev) = self.events.pop_front() {
+            return Some(ev);
+        }
+        for spi in &self.spd {
+            let Some(sa) = self.sas.get_mut(spi) else {
+                continue;
+            };
+            while let Some(kind) = sa.life.check_time(now) {
+                self.events.push_back(sa.event(kind, ExpiryCause::Time));
+            }
+        }
+        self.events.pop_front()
+    }
+
+    /// When the next time limit falls due; call [`DataPlane::poll_expiry`] then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas
+            .values()
+            .filter_map(|sa| sa.life.next_deadline())
+            .min()
+    }
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl DataPlane {
+    /// Seals an arbitrary plaintext (payload, padding and trailer chosen by the caller) as the
+    /// peer of inbound SA `spi_in` would: for tests of the post-decryption checks.
+    pub(crate) fn seal_as_peer(&self, spi_in: u32, seq: u64, plaintext: &[u8]) -> Option<Vec<u8>> {
+        let sa = self.sas.get(&spi_in)?;
+        let body = ESP_HDR + sa.inb.iv_len();
+        let mut pkt = vec![0u8; body + plaintext.len() + sa.inb.icv_len()];
+        pkt[..4].copy_from_slice(&spi_in.to_be_bytes());
+        pkt[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        pkt[body..body + plaintext.len()].copy_from_slice(plaintext);
+        sa.inb.seal(seq, sa.esn, &mut pkt).ok()?;
+        Some(pkt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{EncrAlg, IntegAlg, Lifetime, Limits};
+    use std::time::Duration;
+    use zeroize::Zeroizing;
+
+    const A_IN: u32 = 0xa1;
+    const B_IN: u32 = 0xb1;
+
+    fn params(
+        encr: EncrAlg,
+        integ: IntegAlg,
+        esn: bool,
+        lifetime: Lifetime,
+    ) -> (SaParams, SaParams) {
+        let net = |lo: &str, hi: &str| Selector {
+            start_addr: lo.parse().unwrap(),
+            end_addr: hi.parse().unwrap(),
+            ..Selector::any(false)
+        };
+        let a = SaParams {
+            spi_in: A_IN,
+            spi_out: B_IN,
+            encr,
+            integ,
+            esn,
+            encr_key_in: Zeroizing::new(vec![1; encr.key_len()]),
+            integ_key_in: Zeroizing::new(vec![2; integ.key_len()]),
+            encr_key_out: Zeroizing::new(vec![3; encr.key_len()]),
+            integ_key_out: Zeroizing::new(vec![4; integ.key_len()]),
+            local_ts: vec![net("10.1.0.0", "10.1.255.255")],
+            remote_ts: vec![net("10.2.0.0", "10.2.255.255")],
+            mode: Mode::Tunnel,
+            local: "192.0.2.1:4500".parse().unwrap(),
+            remote: "192.0.2.2:4500".parse().unwrap(),
+            udp_encap: true,
+            lifetime,
+            replay_window: 64,
+        };
+        let b = SaParams {
+            spi_in: B_IN,
+            spi_out: A_IN,
+            encr_key_in: a.encr_key_out.clone(),
+            integ_key_in: a.integ_key_out.clone(),
+            encr_key_out: a.encr_key_in.clone(),
+            integ_key_out: a.integ_key_in.clone(),
+            local_ts: a.remote_ts.clone(),
+            remote_ts: a.local_ts.clone(),
+            local: a.remote,
+            remote: a.local,
+            ..a.clone()
+        };
+        (a, b)
+    }
+
+    fn setup(
+        encr: EncrAlg,
+        integ: IntegAlg,
+        esn: bool,
+        lt: Lifetime,
+        now: Instant,
+    ) -> (DataPlane, DataPlane) {
+        let (a, b) = params(encr, integ, esn, lt);
+        let mut da = DataPlane::new();
+        da.install(a, now).unwrap();
+        let mut db = DataPlane::new();
+        db.install(b, now).unwrap();
+        (da, db)
+    }
+
+    fn ip4(src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len.max(20)];
+        p[0] = 0x45;
+        let n = p.len() as u16;
+        p[2..4].copy_from_slice(&n.to_be_bytes());
+        p[9] = 253; // experimental protocol: no ports
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p
+    }
+
+    fn a_to_b() -> Vec<u8> {
+        ip4([10, 1, 0, 1], [10, 2, 0, 1], 100)
+    }
+
+    fn enc(d: &mut DataPlane, inner: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0u8; inner.len() + MAX_OVERHEAD];
+        d.encapsulate(inner, &mut buf).unwrap().packet.to_vec()
+    }
+
+    fn gcm() -> (EncrAlg, IntegAlg) {
+        (EncrAlg::AesGcm16 { key_bits: 128 }, IntegAlg::None)
+    }
+
+    #[test]
+    fn esn_rollover_with_reordering() {
+        for (encr, integ) in [
+            gcm(),
+            (EncrAlg::ChaCha20Poly1305, IntegAlg::None),
+            (EncrAlg::AesCbc { key_bits: 128 }, IntegAlg::HmacSha256_128),
+        ] {
+            let now = Instant::now();
+            let (mut da, mut db) = setup(encr, integ, true, Lifetime::default(), now);
+            let start = (1u64 << 32) - 3;
+            da.sas.get_mut(&A_IN).unwrap().seq_out = start;
+            db.sas.get_mut(&B_IN).unwrap().replay.update(start);
+            let pkts: Vec<Vec<u8>> = (0..6).map(|_| enc(&mut da, &a_to_b())).collect();
+            // Low halves on the wire: fffffffe, ffffffff, 0, 1, 2, 3.
+            let lows: Vec<u32> = pkts
+                .iter()
+                .map(|p| u32::from_be_bytes(p[4..8].try_into().unwrap()))
+                .collect();
+            assert_eq!(lows, [0xffff_fffe, 0xffff_ffff, 0, 1, 2, 3]);
+            for i in [0, 2, 1, 4, 3, 5] {
+                let mut p = pkts[i].clone();
+                assert!(db.decapsulate(&mut p).is_ok(), "{encr:?} packet {i}");
+            }
+            assert_eq!(db.sa(B_IN).unwrap().seq_in, (1 << 32) + 3);
+            for i in [1, 3] {
+                let mut p = pkts[i].clone();
+                assert!(matches!(
+                    db.decapsulate(&mut p),
+                    Err(DecapError::Replay { .. })
+                ));
+            }
+            assert_eq!(db.sa(B_IN).unwrap().counters.replay_drops, 2);
+        }
+    }
+
+    #[test]
+    fn sequence_exhaustion_without_esn() {
+        let now = Instant::now();
+        let (mut da, mut db) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        da.sas.get_mut(&A_IN).unwrap().seq_out = u64::from(u32::MAX) - 1;
+        let mut last = enc(&mut da, &a_to_b());
+        assert_eq!(&last[4..8], &[0xff; 4]);
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            da.encapsulate(&a_to_b(), &mut buf).unwrap_err(),
+            EncapError::SequenceExhausted { spi_out: B_IN }
+        );
+        assert_eq!(
+            da.poll_expiry(now),
+            Some(ExpiryEvent {
+                spi_in: A_IN,
+                spi_out: B_IN,
+                kind: ExpiryKind::Hard,
+                cause: ExpiryCause::SequenceNumber
+            })
+        );
+        assert_eq!(da.poll_expiry(now), None);
+        assert_eq!(
+            da.encapsulate(&a_to_b(), &mut buf).unwrap_err(),
+            EncapError::Expired { spi_out: B_IN }
+        );
+        // The receiver accepts 2^32-1 without ESN (no inference involved).
+        db.sas
+            .get_mut(&B_IN)
+            .unwrap()
+            .replay
+            .update(u64::from(u32::MAX) - 1);
+        assert!(db.decapsulate(&mut last).is_ok());
+    }
+
+    #[test]
+    fn soft_sequence_warning_before_exhaustion() {
+        let now = Instant::now();
+        let (mut da, _) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        da.sas.get_mut(&A_IN).unwrap().seq_out = u64::from(u32::MAX) - SEQ_SOFT_MARGIN - 1;
+        enc(&mut da, &a_to_b());
+        let ev = da.poll_expiry(now).unwrap();
+        assert_eq!(
+            (ev.kind, ev.cause),
+            (ExpiryKind::Soft, ExpiryCause::SequenceNumber)
+        );
+    }
+
+    #[test]
+    fn packet_and_byte_lifetimes() {
+        let now = Instant::now();
+        let lt = Lifetime {
+            soft: Limits {
+                packets: Some(3),
+                ..Limits::default()
+            },
+            hard: Limits {
+                bytes: Some(500),
+                ..Limits::default()
+            },
+        };
+        let (mut da, mut db) = setup(gcm().0, gcm().1, false, lt, now);
+        let mut kinds = vec![];
+        for i in 0..5 {
+            let mut p = enc(&mut da, &a_to_b());
+            db.decapsulate(&mut p).unwrap();
+            while let Some(ev) = da.poll_expiry(now) {
+                kinds.push((i, ev.kind, ev.cause));
+            }
+        }
+        // 3rd packet: soft by packets; 5th (500 bytes): hard by bytes.
+        assert_eq!(
+            kinds,
+            [
+                (2, ExpiryKind::Soft, ExpiryCause::Packets),
+                (4, ExpiryKind::Hard, ExpiryCause::Bytes)
+            ]
+        );
+        // The receiver counted the same and expired too.
+        assert_eq!(db.poll_expiry(now).map(|e| e.kind), Some(ExpiryKind::Soft));
+        assert_eq!(db.poll_expiry(now).map(|e| e.kind), Some(ExpiryKind::Hard));
+        let mut buf = [0u8; 256];
+        assert!(matches!(
+            da.encapsulate(&a_to_b(), &mut buf),
+            Err(EncapError::Expired { .. })
+        ));
+        assert!(da.sa(A_IN).unwrap().expired);
+    }
+
+    #[test]
+    fn time_lifetimes() {
+        let now = Instant::now();
+        let lt = Lifetime {
+            soft: Limits {
+                time: Some(Duration::from_secs(10)),
+                ..Limits::default()
+            },
+            hard: Limits {
+                time: Some(Duration::from_secs(20)),
+                ..Limits::default()
+            },
+        };
+        let (mut da, mut db) = setup(gcm().0, gcm().1, false, lt, now);
+        let mut p = enc(&mut da, &a_to_b());
+        assert_eq!(da.poll_timeout(), Some(now + Duration::from_secs(10)));
+        assert_eq!(da.poll_expiry(now + Duration::from_secs(9)), None);
+        let ev = da.poll_expiry(now + Duration::from_secs(10)).unwrap();
+        assert_eq!((ev.kind, ev.cause), (ExpiryKind::Soft, ExpiryCause::Time));
+        assert_eq!(da.poll_timeout(), Some(now + Duration::from_secs(20)));
+        // Late poll: soft and hard at once, soft is not repeated.
+        let evs: Vec<_> =
+            std::iter::from_fn(|| db.poll_expiry(now + Duration::from_secs(30))).collect();
+        assert_eq!(
+            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [ExpiryKind::Soft, ExpiryKind::Hard]
+        );
+        assert_eq!(db.poll_timeout(), None);
+        assert_eq!(
+            db.decapsulate(&mut p).unwrap_err(),
+            DecapError::Expired(B_IN)
+        );
+    }
+
+    #[test]
+    fn tampering_is_dropped_and_counted_without_moving_the_window() {
+        for (encr, integ) in [
+            gcm(),
+            (EncrAlg::AesCbc { key_bits: 256 }, IntegAlg::HmacSha512_256),
+        ] {
+            let now = Instant::now();
+            let (mut da, mut db) = setup(encr, integ, false, Lifetime::default(), now);
+            let good = enc(&mut da, &a_to_b());
+            for at in [4usize, 8, 20, good.len() - 1] {
+                let mut bad = good.clone();
+                bad[at] ^= 0x80;
+                let e = db.decapsulate(&mut bad).unwrap_err();
+                assert!(
+                    matches!(e, DecapError::AuthFailed(_) | DecapError::Replay { .. }),
+                    "{at}: {e:?}"
+                );
+            }
+            let mut bad_spi = good.clone();
+            bad_spi[3] ^= 1;
+            assert_eq!(
+                db.decapsulate(&mut bad_spi).unwrap_err(),
+                DecapError::UnknownSpi(B_IN ^ 1)
+            );
+            assert_eq!(db.global_counters().unknown_spi, 1);
+            let mut short = good[..20].to_vec();
+            assert_eq!(
+                db.decapsulate(&mut short).unwrap_err(),
+                DecapError::Malformed
+            );
+            assert_eq!(
+                db.sa(B_IN).unwrap().seq_in,
+                0,
+                "forgeries must not move the window"
+            );
+            assert!(db.sa(B_IN).unwrap().counters.auth_failures >= 3);
+            let mut p = good.clone();
+            assert!(db.decapsulate(&mut p).is_ok());
+        }
+    }
+
+    #[test]
+    fn authentic_but_bad_trailers() {
+        let now = Instant::now();
+        let (_, mut db) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        let inner = a_to_b();
+        let mut seq = 0;
+        let mut try_pt = |db: &mut DataPlane, pt: &[u8]| {
+            seq += 1;
+            let mut p = db.seal_as_peer(B_IN, seq, pt).unwrap();
+            db.decapsulate(&mut p)
+                .map(|d| matches!(d, Decapsulated::Dummy { .. }))
+        };
+        // Good: pad 1 2, pad length 2, next header 4 (100 + 4 = 104, 4-aligned).
+        let mut pt = inner.clone();
+        pt.extend_from_slice(&[1, 2, 2, 4]);
+        assert_eq!(try_pt(&mut db, &pt), Ok(false));
+        // Pad contents not monotonic.
+        let n = pt.len();
+        pt[n - 3] = 7;
+        assert_eq!(try_pt(&mut db, &pt), Err(DecapError::BadPadding(B_IN)));
+        // Pad length beyond the payload.
+        assert_eq!(
+            try_pt(&mut db, &[200, 4]),
+            Err(DecapError::BadPadding(B_IN))
+        );
+        // Next header not IP in tunnel mode.
+        let mut pt = inner.clone();
+        pt.extend_from_slice(&[1, 2, 2, 6]);
+        assert_eq!(
+            try_pt(&mut db, &pt),
+            Err(DecapError::BadNextHeader {
+                spi: B_IN,
+                next_header: 6
+            })
+        );
+        // Next header says IPv6, packet is IPv4.
+        let n = pt.len();
+        pt[n - 1] = 41;
+        assert!(matches!(
+            try_pt(&mut db, &pt),
+            Err(DecapError::BadNextHeader { .. })
+        ));
+        // TFC dummy: dropped silently, counted.
+        assert_eq!(try_pt(&mut db, &[0xaa, 0xbb, 0, 59]), Ok(true));
+        // Wrong SA: an inner packet from outside the peer's selectors.
+        let mut pt = ip4([10, 9, 0, 1], [10, 2, 0, 1], 100);
+        pt.extend_from_slice(&[1, 2, 2, 4]);
+        assert_eq!(try_pt(&mut db, &pt), Err(DecapError::TsMismatch(B_IN)));
+        // TFC padding after the inner packet is trimmed.
+        let mut pt = inner.clone();
+        pt.extend_from_slice(&[0; 12]);
+        pt.extend_from_slice(&[1, 2, 2, 4]);
+        seq += 1;
+        let mut p = db.seal_as_peer(B_IN, seq, &pt).unwrap();
+        let Ok(Decapsulated::Packet(got)) = db.decapsulate(&mut p) else {
+            panic!()
+        };
+        assert_eq!(got.data, &inner[..]);
+        let c = db.sa(B_IN).unwrap().counters;
+        assert_eq!(
+            (c.pad_errors, c.bad_next_header, c.dummies, c.ts_mismatch),
+            (2, 2, 1, 1)
+        );
+        assert_eq!(c.packets_in, 2);
+    }
+
+    #[test]
+    fn spd_selection_no_policy_and_rekey() {
+        let now = Instant::now();
+        let (mut da, _) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        let mut buf = [0u8; 256];
+        // Outside every selector.
+        assert_eq!(
+            da.encapsulate(&ip4([10, 1, 0, 1], [10, 3, 0, 1], 60), &mut buf)
+                .unwrap_err(),
+            EncapError::NoPolicy
+        );
+        assert_eq!(
+            da.encapsulate(&ip4([10, 7, 0, 1], [10, 2, 0, 1], 60), &mut buf)
+                .unwrap_err(),
+            EncapError::NoPolicy
+        );
+        assert_eq!(da.global_counters().no_policy, 2);
+        assert_eq!(
+            da.encapsulate(&[0x45, 0], &mut buf).unwrap_err(),
+            EncapError::MalformedInner
+        );
+        assert_eq!(
+            da.encapsulate(&a_to_b(), &mut buf[..50]).unwrap_err(),
+            EncapError::BufferTooSmall {
+                needed: 8 + 8 + 104 + 16
+            }
+        );
+        // A rekeyed SA with the same selectors takes over outbound traffic.
+        let (mut a2, _) = params(gcm().0, gcm().1, false, Lifetime::default());
+        a2.spi_in = 0xa2;
+        a2.spi_out = 0xb2;
+        da.install(a2.clone(), now).unwrap();
+        assert_eq!(
+            da.install(a2, now).unwrap_err(),
+            InstallError::DuplicateSpi(0xa2)
+        );
+        assert_eq!(da.encapsulate(&a_to_b(), &mut buf).unwrap().spi, 0xb2);
+        assert!(da.remove(0xa2).is_some());
+        assert_eq!(da.encapsulate(&a_to_b(), &mut buf).unwrap().spi, B_IN);
+        assert_eq!(da.sas().count(), 1);
+    }
+
+    #[test]
+    fn install_validates_keys() {
+        let (mut a, _) = params(gcm().0, gcm().1, false, Lifetime::default());
+        a.encr_key_in = Zeroizing::new(vec![0; 16]); // salt missing
+        let e = DataPlane::new().install(a, Instant::now()).unwrap_err();
+        assert!(matches!(
+            e,
+            InstallError::KeyLength {
+                got: 16,
+                want: 20,
+                ..
+            }
+        ));
+        assert!(EncrAlg::from_ids(20, Some(192), 0).is_err());
+        assert!(
+            EncrAlg::from_ids(12, Some(128), 0).is_err(),
+            "CBC needs integrity"
+        );
+        assert!(
+            EncrAlg::from_ids(20, Some(128), 12).is_err(),
+            "AEAD takes no integrity"
+        );
+        assert_eq!(
+            EncrAlg::from_ids(28, None, 0).unwrap(),
+            (EncrAlg::ChaCha20Poly1305, IntegAlg::None)
+        );
+    }
+}
