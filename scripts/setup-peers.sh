@@ -36,7 +36,8 @@ STAMP_NAME=.pqike-lab-complete
 
 # procps for pgrep/ps in debugging; iproute2 because charon's updown and libreswan call ip
 BASE_PKGS=iproute2,iputils-ping,procps
-SS_PKGS=strongswan-charon,strongswan-swanctl,strongswan-pki,libcharon-extra-plugins,libstrongswan-standard-plugins,libstrongswan-extra-plugins
+# openssl (3.5+ in trixie/sid): the independent verifier of our ML-DSA/SLH-DSA certificates and signatures
+SS_PKGS=strongswan-charon,strongswan-swanctl,strongswan-pki,libcharon-extra-plugins,libstrongswan-standard-plugins,libstrongswan-extra-plugins,openssl
 # bind9-host: libreswan Depends: on the virtual package "host", which debootstrap's
 # resolver cannot pick a provider for
 LS_PKGS=libreswan,libnss3-tools,bind9-host
@@ -53,11 +54,24 @@ flavor_vars() {   # sets SUITE PKGS ROOT for flavor $1
 
 mounts_below() { awk -v r="$1" '$2==r || index($2, r"/")==1 {print $2}' /proc/self/mounts; }
 
+# Packages added to a flavor after some chroots were built: install them into an existing chroot.
+ensure_extra() {
+    case "$1" in
+        sid|trixie)
+            [ -x "$ROOT/usr/bin/openssl" ] && return 0
+            echo "setup-peers: installing openssl into $ROOT"
+            chroot "$ROOT" apt-get update -qq -o Acquire::Check-Valid-Until=false >/dev/null \
+                && chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null \
+                || { echo "setup-peers: could not install openssl into $ROOT" >&2; exit 1; } ;;
+    esac
+}
+
 build_one() {
     local flavor=$1 t0=$SECONDS
     flavor_vars "$flavor"
     if [ -f "$ROOT/$STAMP_NAME" ]; then
         echo "setup-peers: $flavor already built: $(cat "$ROOT/$STAMP_NAME")"
+        ensure_extra "$flavor"
         return 0
     fi
     if [ -n "$(mounts_below "$ROOT")" ]; then

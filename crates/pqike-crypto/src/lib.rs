@@ -23,6 +23,10 @@
 //! converts ECDSA signatures between DER and r | s, and provides [`SigningKey`] implementations.
 //! [`pki`] loads PEM certificates and keys, parses certificates and verifies chains; peer AUTH
 //! signatures are then checked with [`CryptoProvider::verify`] and the certificate's SPKI.
+//! Post-quantum signatures (draft-ietf-ipsecme-ikev2-pqc-auth): ML-DSA-44/65/87 from aws-lc-rs,
+//! SLH-DSA (all twelve parameter sets) from RustCrypto `slh-dsa` behind the default `slh-dsa`
+//! cargo feature; both in certificates and in AUTH. [`pkigen`] generates test CAs,
+//! intermediates and end-entity certificates for every supported key type.
 //!
 //! ## Randomness
 //! [`SystemRandom`] in production; [`DeterministicRandom`] for reproducible simulations. (Key
@@ -32,6 +36,7 @@
 
 pub mod awslc;
 pub mod pki;
+pub mod pkigen;
 pub mod random;
 pub mod sig;
 

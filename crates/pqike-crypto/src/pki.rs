@@ -42,7 +42,8 @@ pub fn load_certs_pem(pem_data: &[u8]) -> Result<Vec<Vec<u8>>, CryptoError> {
     Ok(certs)
 }
 
-/// The first private key of a PEM file: `PRIVATE KEY` (PKCS#8: ECDSA, Ed25519, RSA),
+/// The first private key of a PEM file: `PRIVATE KEY` (PKCS#8: ECDSA, Ed25519, RSA, ML-DSA in
+/// seed, expanded or both forms as OpenSSL 3.5 writes them, SLH-DSA),
 /// `EC PRIVATE KEY` (SEC1, RFC 5915) or `RSA PRIVATE KEY` (PKCS#1). This is what both
 /// `openssl` and strongSwan's `pki --outform pem` write. Encrypted keys are not supported.
 pub fn load_private_key_pem(pem_data: &[u8]) -> Result<Arc<dyn SigningKey>, CryptoError> {
@@ -276,6 +277,21 @@ impl Certificate {
                     self.subject
                 ))
             })?;
+        let bad_sig = || {
+            cert_err(format!(
+                "bad signature on '{}' by '{}'",
+                self.subject, issuer.subject
+            ))
+        };
+        // ML-DSA / SLH-DSA: the certificate signatureAlgorithm OID is the key's OID (RFC 9881
+        // §2, RFC 9909 §3), so the issuer's SPKI must be of exactly that type and level.
+        if scheme.is_post_quantum() {
+            return crate::sig::verify(scheme, &issuer.spki_der, &self.tbs, &self.signature)
+                .map_err(|e| match e {
+                    CryptoError::BadSignature => bad_sig(),
+                    other => other,
+                });
+        }
         let alg: &'static dyn awssig::VerificationAlgorithm = match scheme {
             SignatureScheme::EcdsaP256Sha256
             | SignatureScheme::EcdsaP384Sha384
@@ -307,15 +323,17 @@ impl Certificate {
             SignatureScheme::RsaPkcs1Sha256 => &awssig::RSA_PKCS1_2048_8192_SHA256,
             SignatureScheme::RsaPkcs1Sha384 => &awssig::RSA_PKCS1_2048_8192_SHA384,
             SignatureScheme::RsaPkcs1Sha512 => &awssig::RSA_PKCS1_2048_8192_SHA512,
+            other => {
+                return Err(cert_err(format!(
+                    "unsupported signature algorithm {} in '{}'",
+                    other.name(),
+                    self.subject
+                )))
+            }
         };
         awssig::UnparsedPublicKey::new(alg, &issuer.spki_der)
             .verify(&self.tbs, &self.signature)
-            .map_err(|_| {
-                cert_err(format!(
-                    "bad signature on '{}' by '{}'",
-                    self.subject, issuer.subject
-                ))
-            })
+            .map_err(|_| bad_sig())
     }
 }
 

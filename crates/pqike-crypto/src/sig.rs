@@ -5,8 +5,22 @@
 //!   RFC 7427 hash IDs and the classic auth methods.
 //! * ECDSA signatures are DER ECDSA-Sig-Value inside this crate (and for method 14); methods 9/10/11
 //!   carry r | s (RFC 4754 §7): convert with [`ecdsa_der_to_raw`] / [`ecdsa_raw_to_der`].
-//! * Signing keys: [`EcdsaSigningKey`], [`Ed25519SigningKey`], [`RsaSigningKey`]; load them from
-//!   PEM with [`crate::pki::load_private_key_pem`].
+//! * Signing keys: [`EcdsaSigningKey`], [`Ed25519SigningKey`], [`RsaSigningKey`],
+//!   [`MlDsaSigningKey`], [`SlhDsaSigningKey`]; load them from PEM with
+//!   [`crate::pki::load_private_key_pem`].
+//!
+//! ## Post-quantum signatures (draft-ietf-ipsecme-ikev2-pqc-auth)
+//! ML-DSA-44/65/87 (FIPS 204) and the twelve SLH-DSA parameter sets (FIPS 205) go in RFC 7427
+//! method 14 with the AlgorithmIdentifier `30 0b 06 09 60 86 48 01 65 03 04 03 XX` (parameters
+//! absent; the same OIDs as in X.509, RFC 9881 / RFC 9909). They sign the SignedOctets directly:
+//! pure mode, empty context string, no pre-hash, so [`SignatureScheme::hash`] is `None` and the
+//! peer must have announced Identity (5) in SIGNATURE_HASH_ALGORITHMS. Signing is hedged
+//! (randomized); verifiers cannot tell, and deterministic signatures verify the same.
+//! * ML-DSA is aws-lc-rs (`PqdsaKeyPair`).
+//! * SLH-DSA is RustCrypto `slh-dsa` (pure Rust, a pre-release pinned to 0.2.0-rc.5) behind the
+//!   default cargo feature `slh-dsa`, because aws-lc-rs has no SLH-DSA. Without the feature the
+//!   schemes still exist (identifiers, parsing) but signing and verifying return
+//!   [`CryptoError::Unsupported`].
 
 /// A signature scheme: key type + hash + padding/encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +48,36 @@ pub enum SignatureScheme {
     RsaPkcs1Sha384,
     /// RSASSA-PKCS1-v1_5 with SHA-512.
     RsaPkcs1Sha512,
+    /// ML-DSA-44 (FIPS 204), pure, empty context.
+    MlDsa44,
+    /// ML-DSA-65 (FIPS 204), pure, empty context.
+    MlDsa65,
+    /// ML-DSA-87 (FIPS 204), pure, empty context.
+    MlDsa87,
+    /// SLH-DSA-SHA2-128s (FIPS 205), pure, empty context.
+    SlhDsaSha2_128s,
+    /// SLH-DSA-SHA2-128f.
+    SlhDsaSha2_128f,
+    /// SLH-DSA-SHA2-192s.
+    SlhDsaSha2_192s,
+    /// SLH-DSA-SHA2-192f.
+    SlhDsaSha2_192f,
+    /// SLH-DSA-SHA2-256s.
+    SlhDsaSha2_256s,
+    /// SLH-DSA-SHA2-256f.
+    SlhDsaSha2_256f,
+    /// SLH-DSA-SHAKE-128s.
+    SlhDsaShake128s,
+    /// SLH-DSA-SHAKE-128f.
+    SlhDsaShake128f,
+    /// SLH-DSA-SHAKE-192s.
+    SlhDsaShake192s,
+    /// SLH-DSA-SHAKE-192f.
+    SlhDsaShake192f,
+    /// SLH-DSA-SHAKE-256s.
+    SlhDsaShake256s,
+    /// SLH-DSA-SHAKE-256f.
+    SlhDsaShake256f,
 }
 
 /// A private key that can sign IKE AUTH data.
@@ -53,6 +97,12 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self as awssig, KeyPair};
 
 use crate::{CryptoError, HashAlgorithm};
+
+mod mldsa;
+mod slhdsa;
+
+pub use mldsa::MlDsaSigningKey;
+pub use slhdsa::SlhDsaSigningKey;
 
 // DER AlgorithmIdentifiers (RFC 7427 Appendix A; Ed25519 from RFC 8420 §2 / RFC 8410 §3).
 const AID_ECDSA_SHA256: &[u8] = &[
@@ -100,9 +150,34 @@ const AID_RSA_PSS_SHA256: &[u8] = aid_rsa_pss!(0x01, 0x20);
 const AID_RSA_PSS_SHA384: &[u8] = aid_rsa_pss!(0x02, 0x30);
 const AID_RSA_PSS_SHA512: &[u8] = aid_rsa_pss!(0x03, 0x40);
 
+/// NIST sigAlgs arc 2.16.840.1.101.3.4.3.x, parameters absent (draft-ietf-ipsecme-ikev2-pqc-auth
+/// §4 and §5; OIDs from NIST CSOR, RFC 9881 for ML-DSA and RFC 9909 for SLH-DSA).
+macro_rules! aid_nist_sig {
+    ($x:literal) => {
+        &[
+            0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, $x,
+        ]
+    };
+}
+const AID_ML_DSA_44: &[u8] = aid_nist_sig!(0x11);
+const AID_ML_DSA_65: &[u8] = aid_nist_sig!(0x12);
+const AID_ML_DSA_87: &[u8] = aid_nist_sig!(0x13);
+const AID_SLH_DSA_SHA2_128S: &[u8] = aid_nist_sig!(0x14);
+const AID_SLH_DSA_SHA2_128F: &[u8] = aid_nist_sig!(0x15);
+const AID_SLH_DSA_SHA2_192S: &[u8] = aid_nist_sig!(0x16);
+const AID_SLH_DSA_SHA2_192F: &[u8] = aid_nist_sig!(0x17);
+const AID_SLH_DSA_SHA2_256S: &[u8] = aid_nist_sig!(0x18);
+const AID_SLH_DSA_SHA2_256F: &[u8] = aid_nist_sig!(0x19);
+const AID_SLH_DSA_SHAKE_128S: &[u8] = aid_nist_sig!(0x1a);
+const AID_SLH_DSA_SHAKE_128F: &[u8] = aid_nist_sig!(0x1b);
+const AID_SLH_DSA_SHAKE_192S: &[u8] = aid_nist_sig!(0x1c);
+const AID_SLH_DSA_SHAKE_192F: &[u8] = aid_nist_sig!(0x1d);
+const AID_SLH_DSA_SHAKE_256S: &[u8] = aid_nist_sig!(0x1e);
+const AID_SLH_DSA_SHAKE_256F: &[u8] = aid_nist_sig!(0x1f);
+
 impl SignatureScheme {
     /// Every scheme, for iteration.
-    pub const ALL: [SignatureScheme; 11] = [
+    pub const ALL: [SignatureScheme; 26] = [
         Self::EcdsaP256Sha256,
         Self::EcdsaP384Sha384,
         Self::EcdsaP521Sha512,
@@ -114,7 +189,138 @@ impl SignatureScheme {
         Self::RsaPkcs1Sha256,
         Self::RsaPkcs1Sha384,
         Self::RsaPkcs1Sha512,
+        Self::MlDsa44,
+        Self::MlDsa65,
+        Self::MlDsa87,
+        Self::SlhDsaSha2_128s,
+        Self::SlhDsaSha2_128f,
+        Self::SlhDsaSha2_192s,
+        Self::SlhDsaSha2_192f,
+        Self::SlhDsaSha2_256s,
+        Self::SlhDsaSha2_256f,
+        Self::SlhDsaShake128s,
+        Self::SlhDsaShake128f,
+        Self::SlhDsaShake192s,
+        Self::SlhDsaShake192f,
+        Self::SlhDsaShake256s,
+        Self::SlhDsaShake256f,
     ];
+
+    /// The ML-DSA schemes.
+    pub const ML_DSA: [SignatureScheme; 3] = [Self::MlDsa44, Self::MlDsa65, Self::MlDsa87];
+
+    /// The SLH-DSA schemes (SHA2 then SHAKE; 128s, 128f, 192s, 192f, 256s, 256f).
+    pub const SLH_DSA: [SignatureScheme; 12] = [
+        Self::SlhDsaSha2_128s,
+        Self::SlhDsaSha2_128f,
+        Self::SlhDsaSha2_192s,
+        Self::SlhDsaSha2_192f,
+        Self::SlhDsaSha2_256s,
+        Self::SlhDsaSha2_256f,
+        Self::SlhDsaShake128s,
+        Self::SlhDsaShake128f,
+        Self::SlhDsaShake192s,
+        Self::SlhDsaShake192f,
+        Self::SlhDsaShake256s,
+        Self::SlhDsaShake256f,
+    ];
+
+    /// ML-DSA?
+    pub fn is_ml_dsa(&self) -> bool {
+        Self::ML_DSA.contains(self)
+    }
+
+    /// SLH-DSA?
+    pub fn is_slh_dsa(&self) -> bool {
+        Self::SLH_DSA.contains(self)
+    }
+
+    /// A post-quantum scheme (ML-DSA or SLH-DSA): only usable with RFC 7427 method 14 and a peer
+    /// that announced the Identity hash (draft-ietf-ipsecme-ikev2-pqc-auth §3).
+    pub fn is_post_quantum(&self) -> bool {
+        self.is_ml_dsa() || self.is_slh_dsa()
+    }
+
+    /// Signature length in octets for the fixed-size schemes (ML-DSA: FIPS 204 Table 2;
+    /// SLH-DSA: FIPS 205 Table 2; Ed25519: 64). `None` for ECDSA (DER, variable) and RSA
+    /// (modulus length). Lets the engine size AUTH payloads and fragmentation in advance.
+    pub fn signature_len(&self) -> Option<usize> {
+        Some(match self {
+            Self::Ed25519 => 64,
+            Self::MlDsa44 => 2420,
+            Self::MlDsa65 => 3309,
+            Self::MlDsa87 => 4627,
+            Self::SlhDsaSha2_128s | Self::SlhDsaShake128s => 7856,
+            Self::SlhDsaSha2_128f | Self::SlhDsaShake128f => 17088,
+            Self::SlhDsaSha2_192s | Self::SlhDsaShake192s => 16224,
+            Self::SlhDsaSha2_192f | Self::SlhDsaShake192f => 35664,
+            Self::SlhDsaSha2_256s | Self::SlhDsaShake256s => 29792,
+            Self::SlhDsaSha2_256f | Self::SlhDsaShake256f => 49856,
+            _ => return None,
+        })
+    }
+
+    /// Raw public key length in octets for ML-DSA (FIPS 204 Table 2) and SLH-DSA (2n, FIPS 205
+    /// Table 2); `None` for the classic schemes.
+    pub fn public_key_len(&self) -> Option<usize> {
+        Some(match self {
+            Self::MlDsa44 => 1312,
+            Self::MlDsa65 => 1952,
+            Self::MlDsa87 => 2592,
+            Self::SlhDsaSha2_128s
+            | Self::SlhDsaSha2_128f
+            | Self::SlhDsaShake128s
+            | Self::SlhDsaShake128f => 32,
+            Self::SlhDsaSha2_192s
+            | Self::SlhDsaSha2_192f
+            | Self::SlhDsaShake192s
+            | Self::SlhDsaShake192f => 48,
+            Self::SlhDsaSha2_256s
+            | Self::SlhDsaSha2_256f
+            | Self::SlhDsaShake256s
+            | Self::SlhDsaShake256f => 64,
+            _ => return None,
+        })
+    }
+
+    /// The FIPS name, e.g. "ML-DSA-65", "SLH-DSA-SHAKE-128f" (for logs and the `pki` tool).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::EcdsaP256Sha256 => "ECDSA-P256-SHA256",
+            Self::EcdsaP384Sha384 => "ECDSA-P384-SHA384",
+            Self::EcdsaP521Sha512 => "ECDSA-P521-SHA512",
+            Self::Ed25519 => "Ed25519",
+            Self::RsaPssSha256 => "RSA-PSS-SHA256",
+            Self::RsaPssSha384 => "RSA-PSS-SHA384",
+            Self::RsaPssSha512 => "RSA-PSS-SHA512",
+            Self::RsaPkcs1Sha1 => "RSA-PKCS1-SHA1",
+            Self::RsaPkcs1Sha256 => "RSA-PKCS1-SHA256",
+            Self::RsaPkcs1Sha384 => "RSA-PKCS1-SHA384",
+            Self::RsaPkcs1Sha512 => "RSA-PKCS1-SHA512",
+            Self::MlDsa44 => "ML-DSA-44",
+            Self::MlDsa65 => "ML-DSA-65",
+            Self::MlDsa87 => "ML-DSA-87",
+            Self::SlhDsaSha2_128s => "SLH-DSA-SHA2-128s",
+            Self::SlhDsaSha2_128f => "SLH-DSA-SHA2-128f",
+            Self::SlhDsaSha2_192s => "SLH-DSA-SHA2-192s",
+            Self::SlhDsaSha2_192f => "SLH-DSA-SHA2-192f",
+            Self::SlhDsaSha2_256s => "SLH-DSA-SHA2-256s",
+            Self::SlhDsaSha2_256f => "SLH-DSA-SHA2-256f",
+            Self::SlhDsaShake128s => "SLH-DSA-SHAKE-128s",
+            Self::SlhDsaShake128f => "SLH-DSA-SHAKE-128f",
+            Self::SlhDsaShake192s => "SLH-DSA-SHAKE-192s",
+            Self::SlhDsaShake192f => "SLH-DSA-SHAKE-192f",
+            Self::SlhDsaShake256s => "SLH-DSA-SHAKE-256s",
+            Self::SlhDsaShake256f => "SLH-DSA-SHAKE-256f",
+        }
+    }
+
+    /// The scheme for a FIPS name as returned by [`SignatureScheme::name`] (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
+    }
 
     /// The DER AlgorithmIdentifier carried in RFC 7427 AUTH data (without the one-octet length
     /// prefix).
@@ -131,6 +337,21 @@ impl SignatureScheme {
             Self::RsaPkcs1Sha256 => AID_RSA_PKCS1_SHA256,
             Self::RsaPkcs1Sha384 => AID_RSA_PKCS1_SHA384,
             Self::RsaPkcs1Sha512 => AID_RSA_PKCS1_SHA512,
+            Self::MlDsa44 => AID_ML_DSA_44,
+            Self::MlDsa65 => AID_ML_DSA_65,
+            Self::MlDsa87 => AID_ML_DSA_87,
+            Self::SlhDsaSha2_128s => AID_SLH_DSA_SHA2_128S,
+            Self::SlhDsaSha2_128f => AID_SLH_DSA_SHA2_128F,
+            Self::SlhDsaSha2_192s => AID_SLH_DSA_SHA2_192S,
+            Self::SlhDsaSha2_192f => AID_SLH_DSA_SHA2_192F,
+            Self::SlhDsaSha2_256s => AID_SLH_DSA_SHA2_256S,
+            Self::SlhDsaSha2_256f => AID_SLH_DSA_SHA2_256F,
+            Self::SlhDsaShake128s => AID_SLH_DSA_SHAKE_128S,
+            Self::SlhDsaShake128f => AID_SLH_DSA_SHAKE_128F,
+            Self::SlhDsaShake192s => AID_SLH_DSA_SHAKE_192S,
+            Self::SlhDsaShake192f => AID_SLH_DSA_SHAKE_192F,
+            Self::SlhDsaShake256s => AID_SLH_DSA_SHAKE_256S,
+            Self::SlhDsaShake256f => AID_SLH_DSA_SHAKE_256F,
         }
     }
 
@@ -157,9 +378,12 @@ impl SignatureScheme {
         })
     }
 
-    /// The hash the scheme signs with; `None` for Ed25519 (pure EdDSA, RFC 8420 "Identity").
+    /// The hash the scheme signs with; `None` for Ed25519 (pure EdDSA, RFC 8420 "Identity") and
+    /// for ML-DSA / SLH-DSA (pure mode over the whole SignedOctets: Identity too,
+    /// draft-ietf-ipsecme-ikev2-pqc-auth §3).
     pub fn hash(&self) -> Option<HashAlgorithm> {
         match self {
+            s if s.is_post_quantum() => None,
             Self::Ed25519 => None,
             Self::RsaPkcs1Sha1 => Some(HashAlgorithm::Sha1),
             Self::EcdsaP256Sha256 | Self::RsaPssSha256 | Self::RsaPkcs1Sha256 => {
@@ -171,6 +395,7 @@ impl SignatureScheme {
             Self::EcdsaP521Sha512 | Self::RsaPssSha512 | Self::RsaPkcs1Sha512 => {
                 Some(HashAlgorithm::Sha512)
             }
+            _ => None,
         }
     }
 
@@ -215,9 +440,10 @@ impl SignatureScheme {
         }
     }
 
-    /// The aws-lc-rs verification algorithm. All of them accept a DER SubjectPublicKeyInfo.
-    fn verification_algorithm(self) -> &'static dyn awssig::VerificationAlgorithm {
-        match self {
+    /// The aws-lc-rs verification algorithm for the classic schemes (all of them accept a DER
+    /// SubjectPublicKeyInfo); `None` for ML-DSA / SLH-DSA, which [`verify`] handles itself.
+    fn classic_verification_algorithm(self) -> Option<&'static dyn awssig::VerificationAlgorithm> {
+        Some(match self {
             Self::EcdsaP256Sha256 => &awssig::ECDSA_P256_SHA256_ASN1,
             Self::EcdsaP384Sha384 => &awssig::ECDSA_P384_SHA384_ASN1,
             Self::EcdsaP521Sha512 => &awssig::ECDSA_P521_SHA512_ASN1,
@@ -229,22 +455,79 @@ impl SignatureScheme {
             Self::RsaPkcs1Sha256 => &awssig::RSA_PKCS1_2048_8192_SHA256,
             Self::RsaPkcs1Sha384 => &awssig::RSA_PKCS1_2048_8192_SHA384,
             Self::RsaPkcs1Sha512 => &awssig::RSA_PKCS1_2048_8192_SHA512,
-        }
+            _ => return None,
+        })
     }
 }
 
 /// Verify `sig` over `data` with the key in `spki_der` (DER SubjectPublicKeyInfo). ECDSA
 /// signatures are DER ECDSA-Sig-Value. Any failure (bad key, wrong key type, bad signature)
-/// is `BadSignature`.
+/// is `BadSignature`; an SLH-DSA scheme without the `slh-dsa` feature is `Unsupported`.
 pub(crate) fn verify(
     scheme: SignatureScheme,
     spki_der: &[u8],
     data: &[u8],
     sig: &[u8],
 ) -> Result<(), CryptoError> {
-    awssig::UnparsedPublicKey::new(scheme.verification_algorithm(), spki_der)
+    if scheme.is_ml_dsa() {
+        return mldsa::verify(scheme, spki_der, data, sig);
+    }
+    if scheme.is_slh_dsa() {
+        return slhdsa::verify(scheme, spki_der, data, sig);
+    }
+    let alg = scheme
+        .classic_verification_algorithm()
+        .ok_or_else(|| CryptoError::Unsupported(scheme.name().to_string()))?;
+    awssig::UnparsedPublicKey::new(alg, spki_der)
         .verify(data, sig)
         .map_err(|_| CryptoError::BadSignature)
+}
+
+/// The raw public key of a SubjectPublicKeyInfo whose AlgorithmIdentifier is exactly
+/// `scheme`'s (ML-DSA and SLH-DSA keys use the signature OID with absent parameters, RFC 9881
+/// §4 / RFC 9909 §4), or `BadSignature`: a key of another type or level is never tried.
+pub(crate) fn pq_spki_raw_key(
+    scheme: SignatureScheme,
+    spki_der: &[u8],
+) -> Result<&[u8], CryptoError> {
+    let bad = || CryptoError::BadSignature;
+    let (spki, trailing) = der_take(spki_der, 0x30).map_err(|_| bad())?;
+    let aid = scheme.algorithm_identifier();
+    if !trailing.is_empty() || !spki.starts_with(aid) {
+        return Err(bad());
+    }
+    let (bits, rest) = der_take(&spki[aid.len()..], 0x03).map_err(|_| bad())?;
+    match bits.split_first() {
+        Some((0, key)) if rest.is_empty() && Some(key.len()) == scheme.public_key_len() => Ok(key),
+        _ => Err(bad()),
+    }
+}
+
+/// DER SubjectPublicKeyInfo for a PQ raw public key (the inverse of [`pq_spki_raw_key`]).
+pub(crate) fn pq_spki(scheme: SignatureScheme, raw_key: &[u8]) -> Vec<u8> {
+    let mut bits = Vec::with_capacity(raw_key.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(raw_key);
+    let mut body = scheme.algorithm_identifier().to_vec();
+    body.extend_from_slice(&der_encode(0x03, &bits));
+    der_encode(0x30, &body)
+}
+
+/// One DER TLV with a definite length (short or long form).
+pub(crate) fn der_encode(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(contents.len() + 6);
+    out.push(tag);
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(contents);
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +552,17 @@ fn der_take(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), CryptoError> {
                 return Err(bad_sig("non-minimal length"));
             }
             (usize::from(l1), rest)
+        }
+        // Two length octets: PQ SubjectPublicKeyInfos and PKCS#8 keys (up to ~5 KB).
+        0x82 => {
+            if rest.len() < 2 {
+                return Err(bad_sig("truncated"));
+            }
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            if len < 0x100 {
+                return Err(bad_sig("non-minimal length"));
+            }
+            (len, &rest[2..])
         }
         _ => return Err(bad_sig("length too large")),
     };
@@ -573,6 +867,12 @@ impl SigningKey for RsaSigningKey {
 /// Load a signing key from DER: PKCS#8 (any supported type), SEC1 ECPrivateKey or PKCS#1
 /// RSAPrivateKey.
 pub fn signing_key_from_der(der: &[u8]) -> Result<Arc<dyn SigningKey>, CryptoError> {
+    // PQ keys are recognised by their PKCS#8 AlgorithmIdentifier; the OID also picks the level.
+    match pkcs8_pq_scheme(der) {
+        Some(s) if s.is_ml_dsa() => return Ok(Arc::new(MlDsaSigningKey::from_pkcs8(der)?)),
+        Some(_) => return Ok(Arc::new(SlhDsaSigningKey::from_pkcs8(der)?)),
+        None => {}
+    }
     if let Ok(k) = EcdsaSigningKey::from_der(der) {
         return Ok(Arc::new(k));
     }
@@ -583,4 +883,14 @@ pub fn signing_key_from_der(der: &[u8]) -> Result<Arc<dyn SigningKey>, CryptoErr
         return Ok(Arc::new(k));
     }
     Err(key_rejected("unsupported or malformed private key"))
+}
+
+/// The ML-DSA / SLH-DSA scheme named by a PKCS#8 PrivateKeyInfo's AlgorithmIdentifier, if any.
+fn pkcs8_pq_scheme(der: &[u8]) -> Option<SignatureScheme> {
+    let (info, _) = der_take(der, 0x30).ok()?;
+    let (_version, rest) = der_take(info, 0x02).ok()?;
+    SignatureScheme::ALL
+        .into_iter()
+        .filter(SignatureScheme::is_post_quantum)
+        .find(|s| rest.starts_with(s.algorithm_identifier()))
 }

@@ -184,10 +184,17 @@ fn algorithm_identifier_round_trip() {
         ),
         Some(SignatureScheme::RsaPkcs1Sha384)
     );
-    // Unknown: ML-DSA-65, truncated input, empty.
+    // ML-DSA-65 is known (draft-ietf-ipsecme-ikev2-pqc-auth); HashML-DSA-44 with SHA-512
+    // (.32, pre-hash mode, not allowed in IKE), truncated input and empty input are not.
     assert_eq!(
         SignatureScheme::from_algorithm_identifier(
             &hex::decode("300b0609608648016503040312").unwrap()
+        ),
+        Some(SignatureScheme::MlDsa65)
+    );
+    assert_eq!(
+        SignatureScheme::from_algorithm_identifier(
+            &hex::decode("300b0609608648016503040320").unwrap()
         ),
         None
     );
