@@ -31,6 +31,7 @@
 
 #[cfg(any(test, feature = "arbitrary"))]
 pub mod arbitrary;
+pub mod dn;
 pub mod payload;
 mod payload_codec;
 mod reader;
