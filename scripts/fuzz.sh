@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh decode_message 600
 #   scripts/fuzz.sh responder_datagram 600 -max_len=4096
 #
-# Targets live in fuzz/fuzz_targets (decode_message, responder_datagram). The corpus grows in
+# Targets live in fuzz/fuzz_targets (decode_message, responder_datagram, esp_decap). The corpus grows in
 # fuzz/corpus/TARGET and crashes land in fuzz/artifacts/TARGET (both ignored by git); re-run a
 # crash with `cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-...`.
 # Needs the nightly toolchain; installs cargo-fuzz if it is missing.

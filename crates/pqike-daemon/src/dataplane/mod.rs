@@ -1,0 +1,454 @@
+//! # The data plane: carrying IP traffic through the Child SAs the engine negotiates
+//!
+//! Backends (config `[daemon] dataplane`):
+//! * `userspace` (default): ESP in this process with [`pqike_esp::DataPlane`] over a TUN
+//!   device, for kernels without ESP (containers, this lab). See below.
+//! * `xfrm`: SAs and policies in the kernel via netlink ([`xfrm`]); for hosts whose kernel
+//!   has ESP.
+//! * `none`: negotiate only (Child SA events are logged).
+//!
+//! ## Userspace model
+//! The daemon's event loop calls [`Dataplane::install`] / [`Dataplane::remove`] for the
+//! engine's `InstallChildSa` / `RemoveChildSa` events and [`Dataplane::tick`] once a second
+//! (expiry events back to the engine, NAT keepalives). Packets never touch the event loop:
+//! * outbound thread per TUN queue ([`tun`]): TUN read (GSO super-packets split per MSS) ->
+//!   `encapsulate` -> UDP GSO send (runs of equal-sized ESP packets) or raw ESP;
+//! * inbound thread per NAT-T socket and per raw ESP socket ([`io`]): GRO read -> RFC 3948
+//!   classification (IKE to the engine's channel, keepalives dropped, ESP) -> `decapsulate`
+//!   -> TUN write with TCP GRO coalescing.
+//!
+//! One [`pqike_esp::DataPlane`] behind a mutex is shared by all threads; each thread takes it
+//! once per batch (up to 128 packets), not per packet. Routes for the remote traffic
+//! selectors point into the TUN with a local address inside the local selectors as `src`
+//! ([`routes`]), installed with the first SA that needs them and removed with the last.
+pub mod io;
+pub mod routes;
+pub mod tun;
+pub mod xfrm;
+
+use pqike_esp::{DataPlane, ExpiryKind, SaParams};
+use pqike_proto::{ChildSaKeys, EspNotice};
+use routes::{range_to_cidrs, Cidr, Routes};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Which data plane the daemon drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Negotiate only.
+    None,
+    /// Userspace ESP over TUN.
+    #[default]
+    Userspace,
+    /// Kernel XFRM via netlink.
+    Xfrm,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "none" => Ok(Backend::None),
+            "userspace" => Ok(Backend::Userspace),
+            "xfrm" => Ok(Backend::Xfrm),
+            _ => Err(format!(
+                "unknown dataplane `{s}` (expected \"userspace\", \"xfrm\" or \"none\")"
+            )),
+        }
+    }
+}
+
+/// Data-plane settings (`[daemon]` keys `dataplane`, `tun_name`, `tun_mtu`, `tun_queues`,
+/// `route_table`, `raw_esp`, `replay_window`).
+#[derive(Clone, Debug)]
+pub struct DataplaneConfig {
+    /// Backend.
+    pub backend: Backend,
+    /// TUN device name.
+    pub tun_name: String,
+    /// TUN MTU: 1500 minus outer IP, UDP and the largest ESP overhead, like strongSwan's
+    /// kernel-libipsec default of 1400.
+    pub tun_mtu: u16,
+    /// TUN queues, one outbound thread each.
+    pub tun_queues: usize,
+    /// Routing table for the TS routes (0 = main).
+    pub route_table: u32,
+    /// Open raw IP-protocol-50 sockets for SAs without UDP encapsulation.
+    pub raw_esp: bool,
+    /// Send ESP-in-UDP to the peer's port 4500 even when no NAT was detected. Not negotiated
+    /// (the IKE exchange still says "no NAT"): only for peers that, like pqiked, accept
+    /// ESP-in-UDP on every SA. It buys UDP GSO/GRO batching on pqiked-to-pqiked links.
+    pub force_udp_encap: bool,
+    /// Our NAT-T port (source of forced ESP-in-UDP).
+    pub nat_port: u16,
+    /// Anti-replay window (packets).
+    pub replay_window: u32,
+    /// NAT keepalive interval (RFC 3948 §2.3; 20 s like strongSwan).
+    pub keepalive: Duration,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig {
+            backend: Backend::Userspace,
+            tun_name: "pqike0".into(),
+            tun_mtu: 1400,
+            tun_queues: 1,
+            route_table: 0,
+            raw_esp: true,
+            force_udp_encap: false,
+            nat_port: 4500,
+            replay_window: pqike_esp::replay::DEFAULT_WINDOW,
+            keepalive: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What the packet threads share.
+pub(crate) struct Shared {
+    dp: Mutex<DataPlane>,
+    tun: OnceLock<Arc<tun_rs::SyncDevice>>,
+    sockets: io::Sockets,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, DataPlane> {
+        // A panicking packet thread leaves consistent SA state behind (every update is
+        // complete before the next packet), so a poisoned lock is still usable.
+        self.dp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Per-SA bookkeeping outside the ESP core.
+struct SaMeta {
+    routes: Vec<Cidr>,
+    udp_encap: bool,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+/// Per-SA traffic counters for `pqike status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Inner octets received.
+    pub bytes_in: u64,
+    /// Inner octets sent.
+    pub bytes_out: u64,
+    /// Packets received.
+    pub packets_in: u64,
+    /// Packets sent.
+    pub packets_out: u64,
+    /// Inbound packets dropped (replay, ICV, padding, next header, selector mismatch).
+    pub drops: u64,
+}
+
+/// The daemon's data plane.
+pub struct Dataplane {
+    cfg: DataplaneConfig,
+    user: Option<Userspace>,
+    /// Kernel backend: the netlink socket and the last reqid handed out.
+    xfrm: Option<xfrm::XfrmSocket>,
+    reqid: u32,
+}
+
+struct Userspace {
+    shared: Arc<Shared>,
+    tun_failed: bool,
+    routes: Routes,
+    sas: HashMap<u32, SaMeta>,
+    last_keepalive: Instant,
+}
+
+impl Dataplane {
+    /// A data plane per `cfg`. For `userspace`, `nat_sockets` are duplicates of the daemon's
+    /// NAT-T sockets (their receive side then belongs to the data plane: IKE datagrams are
+    /// forwarded to `ike`).
+    pub fn new(
+        cfg: DataplaneConfig,
+        nat_sockets: Vec<(SocketAddr, OwnedFd)>,
+        ike: tokio::sync::mpsc::Sender<crate::net::Datagram>,
+    ) -> Dataplane {
+        let user = (cfg.backend == Backend::Userspace).then(|| {
+            let shared = Arc::new(Shared {
+                dp: Mutex::new(DataPlane::new()),
+                tun: OnceLock::new(),
+                sockets: io::Sockets::new(nat_sockets, cfg.raw_esp),
+            });
+            io::spawn_receivers(&shared, ike);
+            Userspace {
+                shared,
+                tun_failed: false,
+                routes: Routes::new(cfg.route_table),
+                sas: HashMap::new(),
+                last_keepalive: Instant::now(),
+            }
+        });
+        Dataplane {
+            cfg,
+            user,
+            xfrm: None,
+            reqid: 0,
+        }
+    }
+
+    /// A data plane that does nothing (the engine only negotiates).
+    pub fn none() -> Dataplane {
+        Dataplane {
+            cfg: DataplaneConfig {
+                backend: Backend::None,
+                ..Default::default()
+            },
+            user: None,
+            xfrm: None,
+            reqid: 0,
+        }
+    }
+
+    /// Whether the data plane reads the NAT-T sockets itself.
+    pub fn owns_nat_sockets(&self) -> bool {
+        self.user.is_some()
+    }
+
+    /// Install a Child SA (engine event `InstallChildSa`).
+    pub fn install(&mut self, k: &ChildSaKeys, now: Instant) {
+        if self.cfg.backend == Backend::Xfrm {
+            self.xfrm_install(k);
+            return;
+        }
+        let Some(u) = self.user.as_mut() else { return };
+        let mut p = match SaParams::try_from(k) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(
+                    "Child SA {:08x}_i not installed in the data plane: {e}",
+                    k.spi_in
+                );
+                return;
+            }
+        };
+        p.replay_window = self.cfg.replay_window;
+        if self.cfg.force_udp_encap && !p.udp_encap {
+            p.udp_encap = true;
+            p.local.set_port(self.cfg.nat_port);
+            p.remote.set_port(pqike_esp::udp::NAT_T_PORT);
+        }
+        let (udp_encap, local, remote) = (p.udp_encap, p.local, p.remote);
+        if let Err(e) = u.shared.lock().install(p, now) {
+            warn!("Child SA {:08x}_i not installed: {e}", k.spi_in);
+            return;
+        }
+        // The device exists from the first SA on; without it (no CAP_NET_ADMIN) the SA is
+        // still negotiated but carries no traffic.
+        if u.shared.tun.get().is_none() && !u.tun_failed {
+            match tun::create(
+                &self.cfg.tun_name,
+                self.cfg.tun_mtu,
+                self.cfg.tun_queues.max(1),
+            ) {
+                Ok(devs) => {
+                    let devs: Vec<Arc<tun_rs::SyncDevice>> =
+                        devs.into_iter().map(Arc::new).collect();
+                    let _ = u.shared.tun.set(devs[0].clone());
+                    for d in devs {
+                        let (s, mtu) = (u.shared.clone(), usize::from(self.cfg.tun_mtu));
+                        let _ = std::thread::Builder::new()
+                            .name("esp-tx".into())
+                            .spawn(move || tun::outbound(s, d, mtu));
+                    }
+                }
+                Err(e) => {
+                    u.tun_failed = true;
+                    warn!(
+                        "cannot create TUN device {}: {e}; Child SAs will carry no traffic",
+                        self.cfg.tun_name
+                    );
+                }
+            }
+        }
+        let mut routes = Vec::new();
+        if k.mode == pqike_proto::IpsecMode::Tunnel && u.shared.tun.get().is_some() {
+            let local: Vec<Cidr> = k
+                .local_ts
+                .iter()
+                .flat_map(|t| range_to_cidrs(t.start_addr, t.end_addr))
+                .collect();
+            for ts in &k.remote_ts {
+                for c in range_to_cidrs(ts.start_addr, ts.end_addr) {
+                    if c.contains(k.remote.ip()) {
+                        // Routing the peer's own address into the tunnel would loop our ESP
+                        // back into TUN (strongSwan excludes it the same way).
+                        warn!(
+                            "not routing {c} into {}: it contains the peer {}",
+                            self.cfg.tun_name,
+                            k.remote.ip()
+                        );
+                        continue;
+                    }
+                    let src = routes::pick_source(&local, c.addr.is_ipv6());
+                    u.routes.add(c, &self.cfg.tun_name, src);
+                    routes.push(c);
+                }
+            }
+        }
+        info!(
+            "data plane: Child SA {:08x}_i/{:08x}_o installed ({}{})",
+            k.spi_in,
+            k.spi_out,
+            if udp_encap { "ESP-in-UDP" } else { "ESP" },
+            if routes.is_empty() {
+                ""
+            } else {
+                ", routes via TUN"
+            }
+        );
+        u.sas.insert(
+            k.spi_in,
+            SaMeta {
+                routes,
+                udp_encap,
+                local,
+                remote,
+            },
+        );
+    }
+
+    /// Kernel backend: both SAs and, in tunnel mode, out/in/fwd policies per selector pair.
+    fn xfrm_install(&mut self, k: &ChildSaKeys) {
+        let sock = match self.xfrm.as_mut() {
+            Some(s) => s,
+            None => match xfrm::XfrmSocket::open() {
+                Ok(s) => self.xfrm.insert(s),
+                Err(e) => {
+                    warn!("xfrm: cannot open NETLINK_XFRM: {e}");
+                    return;
+                }
+            },
+        };
+        self.reqid += 1;
+        let reqid = self.reqid;
+        for inbound in [true, false] {
+            let r = xfrm::sa_request(k, inbound, reqid, self.cfg.replay_window).and_then(|req| {
+                let seq = sock.next_seq();
+                sock.request(&req.encode(seq)).map_err(|e| e.to_string())
+            });
+            if let Err(e) = r {
+                warn!(
+                    "xfrm: SA {:08x} ({}) not installed: {e}",
+                    if inbound { k.spi_in } else { k.spi_out },
+                    if inbound { "in" } else { "out" }
+                );
+                return;
+            }
+        }
+        let to_cidr = |t: &pqike_wire::TrafficSelector| range_to_cidrs(t.start_addr, t.end_addr);
+        for l in k.local_ts.iter().flat_map(to_cidr) {
+            for r in k.remote_ts.iter().flat_map(to_cidr) {
+                if l.addr.is_ipv6() != r.addr.is_ipv6() {
+                    continue;
+                }
+                for (dir, src, dst, ts, td) in [
+                    (xfrm::Dir::Out, l, r, k.local.ip(), k.remote.ip()),
+                    (xfrm::Dir::In, r, l, k.remote.ip(), k.local.ip()),
+                    (xfrm::Dir::Fwd, r, l, k.remote.ip(), k.local.ip()),
+                ] {
+                    let p = xfrm::PolicyRequest {
+                        src: (src.addr, src.len),
+                        dst: (dst.addr, dst.len),
+                        dir,
+                        priority: 1000,
+                        tmpl_src: ts,
+                        tmpl_dst: td,
+                        reqid,
+                        tunnel: k.mode == pqike_proto::IpsecMode::Tunnel,
+                    };
+                    let seq = sock.next_seq();
+                    if let Err(e) = sock.request(&p.encode(seq)) {
+                        warn!("xfrm: policy {src} -> {dst} {dir:?} not installed: {e}");
+                    }
+                }
+            }
+        }
+        info!(
+            "xfrm: Child SA {:08x}_i/{:08x}_o installed in the kernel (reqid {reqid})",
+            k.spi_in, k.spi_out
+        );
+    }
+
+    /// Remove a Child SA (engine event `RemoveChildSa`).
+    pub fn remove(&mut self, spi_in: u32) {
+        let Some(u) = self.user.as_mut() else { return };
+        let counters = u.shared.lock().remove(spi_in);
+        if let Some(meta) = u.sas.remove(&spi_in) {
+            for c in meta.routes {
+                u.routes.remove(c, &self.cfg.tun_name);
+            }
+        }
+        if let Some(c) = counters {
+            info!(
+                "data plane: Child SA {spi_in:08x}_i removed: {} packets / {} bytes in, {} packets / {} bytes out",
+                c.packets_in, c.bytes_in, c.packets_out, c.bytes_out
+            );
+        }
+    }
+
+    /// Counters of one Child SA by inbound SPI.
+    pub fn counters(&self, spi_in: u32) -> Option<Counters> {
+        let u = self.user.as_ref()?;
+        let info = u.shared.lock().sa(spi_in)?;
+        let c = info.counters;
+        Some(Counters {
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+            packets_in: c.packets_in,
+            packets_out: c.packets_out,
+            drops: c.replay_drops
+                + c.auth_failures
+                + c.pad_errors
+                + c.bad_next_header
+                + c.ts_mismatch,
+        })
+    }
+
+    /// Periodic work: expiry events for the engine, NAT keepalives. Returns the expiry notices.
+    pub fn tick(&mut self, now: Instant) -> Vec<EspNotice> {
+        let Some(u) = self.user.as_mut() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        {
+            let mut dp = u.shared.lock();
+            while let Some(ev) = dp.poll_expiry(now) {
+                info!(
+                    "data plane: Child SA {:08x}_i {:?} expiry ({:?})",
+                    ev.spi_in, ev.kind, ev.cause
+                );
+                out.push(match ev.kind {
+                    ExpiryKind::Soft => EspNotice::SoftExpire { spi_in: ev.spi_in },
+                    ExpiryKind::Hard => EspNotice::HardExpire { spi_in: ev.spi_in },
+                });
+            }
+        }
+        if now.saturating_duration_since(u.last_keepalive) >= self.cfg.keepalive {
+            u.last_keepalive = now;
+            let mut sent = Vec::new();
+            for m in u.sas.values().filter(|m| m.udp_encap) {
+                if !sent.contains(&(m.local, m.remote)) {
+                    u.shared.sockets.keepalive(m.local, m.remote);
+                    sent.push((m.local, m.remote));
+                }
+            }
+        }
+        out
+    }
+
+    /// Remove all routes (shutdown; the TUN device goes with the process).
+    pub fn shutdown(&mut self) {
+        if let Some(u) = self.user.as_mut() {
+            u.routes.clear(&self.cfg.tun_name);
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Routes that steer traffic for a Child SA's remote traffic selectors into the TUN device.
+//!
+//! strongSwan installs such routes in table 220 with `src` set to a local address inside the
+//! local traffic selector, so locally generated packets get an address the peer's policy
+//! accepts. We do the same through `ip route` (the `iproute2` tool), with one reference count
+//! per prefix: after a rekey the old and the new Child SA share their routes, which go away with
+//! the last SA that needs them.
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::process::Command;
+use tracing::{debug, info, warn};
+
+/// An address prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    /// Network address (host bits zero).
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` lies inside this prefix.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (bits, a, b) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(x)) => (32, u32::from(n) as u128, u32::from(x) as u128),
+            (IpAddr::V6(n), IpAddr::V6(x)) => (128, u128::from(n), u128::from(x)),
+            _ => return false,
+        };
+        let host = bits - u32::from(self.len);
+        host >= 128 || (a >> host) == (b >> host)
+    }
+}
+
+/// The smallest set of prefixes covering exactly `start..=end` (a traffic selector range,
+/// RFC 7296 §3.13.1); empty if the range is reversed or mixes families.
+pub fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<Cidr> {
+    let (bits, mut lo, hi, v6) = match (start, end) {
+        (IpAddr::V4(s), IpAddr::V4(e)) => {
+            (32u32, u32::from(s) as u128, u32::from(e) as u128, false)
+        }
+        (IpAddr::V6(s), IpAddr::V6(e)) => (128u32, u128::from(s), u128::from(e), true),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    if lo > hi {
+        return out;
+    }
+    loop {
+        // Largest aligned block starting at `lo` that does not pass `hi`.
+        let mut host = if lo == 0 {
+            bits
+        } else {
+            lo.trailing_zeros().min(bits)
+        };
+        while host > 0 {
+            let last = if host >= 128 {
+                u128::MAX
+            } else {
+                lo | ((1u128 << host) - 1)
+            };
+            if last <= hi {
+                break;
+            }
+            host -= 1;
+        }
+        let addr = if v6 {
+            IpAddr::V6(lo.into())
+        } else {
+            IpAddr::V4((lo as u32).into())
+        };
+        out.push(Cidr {
+            addr,
+            len: (bits - host) as u8,
+        });
+        let size_minus_one = if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        };
+        match lo
+            .checked_add(size_minus_one)
+            .and_then(|l| l.checked_add(1))
+        {
+            Some(next) if next <= hi => lo = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A local address inside one of the local traffic selectors, to use as the routes' `src`
+/// (like strongSwan's `charon.install_routes`): the first interface address that a selector
+/// covers, in selector order.
+pub fn pick_source(local_ts: &[Cidr], v6: bool) -> Option<IpAddr> {
+    let addrs: Vec<IpAddr> = match nix::ifaddrs::getifaddrs() {
+        Ok(it) => it
+            .filter_map(|ifa| ifa.address)
+            .filter_map(|a| {
+                if let Some(s) = a.as_sockaddr_in() {
+                    Some(IpAddr::V4(s.ip()))
+                } else {
+                    a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip()))
+                }
+            })
+            .collect(),
+        Err(e) => {
+            warn!("getifaddrs: {e}");
+            return None;
+        }
+    };
+    local_ts
+        .iter()
+        .filter(|c| c.addr.is_ipv6() == v6)
+        .find_map(|c| addrs.iter().copied().find(|a| c.contains(*a)))
+}
+
+/// Reference-counted routes via one device.
+#[derive(Debug, Default)]
+pub struct Routes {
+    refs: HashMap<Cidr, usize>,
+    /// Routing table (0: the main table).
+    table: u32,
+}
+
+impl Routes {
+    /// Routes in `table` (0 = main).
+    pub fn new(table: u32) -> Routes {
+        Routes {
+            refs: HashMap::new(),
+            table,
+        }
+    }
+
+    fn table_args(&self) -> Vec<String> {
+        if self.table == 0 {
+            Vec::new()
+        } else {
+            vec!["table".into(), self.table.to_string()]
+        }
+    }
+
+    /// Take a reference on a route for `cidr` via `dev` (installed on the first one).
+    pub fn add(&mut self, cidr: Cidr, dev: &str, src: Option<IpAddr>) {
+        let n = self.refs.entry(cidr).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            return;
+        }
+        if self.table != 0 {
+            self.ensure_rule(cidr.addr.is_ipv6());
+        }
+        let mut args = vec![
+            fam(cidr).to_string(),
+            "route".into(),
+            "replace".into(),
+            cidr.to_string(),
+            "dev".into(),
+            dev.into(),
+        ];
+        if let Some(s) = src {
+            args.push("src".into());
+            args.push(s.to_string());
+        }
+        args.extend(self.table_args());
+        if run_ip(&args) {
+            info!(
+                "route {cidr} via {dev}{}",
+                src.map(|s| format!(" src {s}")).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Drop a reference; the route goes away with the last one.
+    pub fn remove(&mut self, cidr: Cidr, dev: &str) {
+        let Some(n) = self.refs.get_mut(&cidr) else {
+            return;
+        };
+        *n -= 1;
+        if *n > 0 {
+            return;
+        }
+        self.refs.remove(&cidr);
+        let mut args = vec![
+            fam(cidr).to_string(),
+            "route".into(),
+            "del".into(),
+            cidr.to_string(),
+            "dev".into(),
+            dev.into(),
+        ];
+        args.extend(self.table_args());
+        if run_ip(&args) {
+            info!("route {cidr} via {dev} removed");
+        }
+    }
+
+    /// Remove every route we installed (shutdown).
+    pub fn clear(&mut self, dev: &str) {
+        let all: Vec<Cidr> = self.refs.keys().copied().collect();
+        for c in all {
+            self.refs.insert(c, 1);
+            self.remove(c, dev);
+        }
+    }
+
+    /// Policy rule sending every lookup to our table first (as strongSwan's priority 220).
+    fn ensure_rule(&self, v6: bool) {
+        let f = if v6 { "-6" } else { "-4" };
+        let t = self.table.to_string();
+        let shown = Command::new("ip")
+            .args([f, "rule", "show", "table", &t])
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(false);
+        if !shown {
+            run_ip(&[
+                f.into(),
+                "rule".into(),
+                "add".into(),
+                "priority".into(),
+                t.clone(),
+                "table".into(),
+                t,
+            ]);
+        }
+    }
+}
+
+fn fam(c: Cidr) -> &'static str {
+    if c.addr.is_ipv6() {
+        "-6"
+    } else {
+        "-4"
+    }
+}
+
+fn run_ip(args: &[String]) -> bool {
+    debug!("ip {}", args.join(" "));
+    match Command::new("ip").args(args).output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            warn!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            warn!("cannot run `ip`: {e}");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Cidr {
+        let (a, l) = s.split_once('/').unwrap();
+        Cidr {
+            addr: a.parse().unwrap(),
+            len: l.parse().unwrap(),
+        }
+    }
+
+    fn r(a: &str, b: &str) -> Vec<String> {
+        range_to_cidrs(a.parse().unwrap(), b.parse().unwrap())
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ranges_become_prefixes() {
+        assert_eq!(r("203.0.113.0", "203.0.113.255"), ["203.0.113.0/24"]);
+        assert_eq!(r("203.0.113.1", "203.0.113.1"), ["203.0.113.1/32"]);
+        assert_eq!(r("0.0.0.0", "255.255.255.255"), ["0.0.0.0/0"]);
+        assert_eq!(r("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ["::/0"]);
+        assert_eq!(r("fd00:b::", "fd00:b::ffff"), ["fd00:b::/112"]);
+        assert_eq!(
+            r("10.0.0.1", "10.0.0.6"),
+            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+        );
+        assert_eq!(
+            r("255.255.255.254", "255.255.255.255"),
+            ["255.255.255.254/31"]
+        );
+        assert!(r("10.0.0.2", "10.0.0.1").is_empty());
+        assert!(r("10.0.0.1", "::1").is_empty());
+    }
+
+    #[test]
+    fn containment() {
+        assert!(c("203.0.113.0/24").contains("203.0.113.9".parse().unwrap()));
+        assert!(!c("203.0.113.0/24").contains("203.0.114.9".parse().unwrap()));
+        assert!(c("0.0.0.0/0").contains("192.0.2.2".parse().unwrap()));
+        assert!(!c("0.0.0.0/0").contains("::1".parse().unwrap()));
+        assert!(c("::/0").contains("fd00::1".parse().unwrap()));
+        assert!(c("fd00:a::1/128").contains("fd00:a::1".parse().unwrap()));
+    }
+}
