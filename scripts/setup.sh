@@ -18,7 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 PKGS=(strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
       libstrongswan-extra-plugins libstrongswan-standard-plugins tshark iproute2
-      iputils-ping debootstrap nftables iperf3 openssl debian-archive-keyring)
+      iputils-ping debootstrap nftables iptables iperf3 openssl openiked debian-archive-keyring)
 WITH_PEERS=1
 for a in "$@"; do
     case "$a" in

@@ -50,6 +50,7 @@ stage "build" cargo build --workspace --release --bins
 stage "cargo test" cargo test --workspace --release
 if [ "$QUICK" = 0 ] && need_root "interop suite (network namespaces, real peers)"; then
     stage "interop" "$ROOT/tests/interop/run.sh"
+    stage "interop matrix (CI subset)" "$ROOT/tests/interop/matrix-ci.sh"
 fi
 
 echo

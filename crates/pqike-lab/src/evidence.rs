@@ -1,0 +1,651 @@
+//! Evidence of one cell: packet capture, its tshark summary, Wireshark decryption tables,
+//! trimmed logs, and the failure diagnosis.
+//!
+//! Keys: strongSwan at `ike = 4` logs every derived IKE key (`Sk_ei secret => 36 bytes`
+//! followed by a hex dump), once per key derivation, i.e. again after every RFC 9370 key
+//! exchange. Wireshark keeps one key set per SPI pair, so the table holds the final set
+//! (IKE_AUTH onwards); earlier rounds are written as commented rows to swap in.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Start dumpcap on `iface` in `ns`; IKE and ESP-in-UDP only.
+pub fn start_capture(ns: &str, iface: &str, pcap: &Path) -> Option<Child> {
+    let log = std::fs::File::create(pcap.with_extension("dumpcap.log")).ok()?;
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "dumpcap",
+            "-q",
+            "-P",
+            "-i",
+            iface,
+            "-f",
+            "udp port 500 or udp port 4500",
+            "-w",
+        ])
+        .arg(pcap)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().ok()?)
+        .stderr(log)
+        .spawn()
+        .ok()?;
+    let logp = pcap.with_extension("dumpcap.log");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&logp)
+            .unwrap_or_default()
+            .contains("Capturing on")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    Some(child)
+}
+
+/// SIGTERM dumpcap (our child, by PID) so it flushes the file, then reap it.
+pub fn stop_capture(mut c: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    for _ in 0..60 {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// One derived IKE key set from a strongSwan log.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IkeKeys {
+    /// strongSwan's unique IKE SA id (`<lab|3>` -> 3)
+    pub sa: u32,
+    pub keys: BTreeMap<String, String>,
+}
+
+/// Parse every `Sk_xx secret => N bytes` hex dump of a strongSwan level-4 log.
+pub fn strongswan_keys(log: &str) -> Vec<IkeKeys> {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut sets: Vec<IkeKeys> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        if let Some(pos) = l.find("Sk_").filter(|_| l.contains(" secret => ")) {
+            let name = l[pos..].split_whitespace().next().unwrap_or("").to_string();
+            let total: usize = l
+                .split(" secret => ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let sa = l
+                .split('<')
+                .nth(1)
+                .and_then(|r| r.split('>').next())
+                .and_then(|r| r.rsplit('|').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let mut hex = String::new();
+            let mut j = i + 1;
+            while hex.len() < total * 2 && j < lines.len() {
+                // "...[IKE] <lab|1>    0: 8A 3B ... 16 bytes  ascii" (prefix varies)
+                let Some(colon) = lines[j]
+                    .find(|c: char| c.is_ascii_digit())
+                    .and_then(|_| dump_offset(lines[j]))
+                else {
+                    break;
+                };
+                for tok in lines[j][colon..].split_whitespace().take(16) {
+                    if hex.len() >= total * 2
+                        || tok.len() != 2
+                        || !tok.chars().all(|c| c.is_ascii_hexdigit())
+                    {
+                        break;
+                    }
+                    hex.push_str(&tok.to_lowercase());
+                }
+                j += 1;
+            }
+            if hex.len() == total * 2 {
+                // a new set starts with Sk_d (first key of each derivation)
+                if name == "Sk_d"
+                    || sets
+                        .last()
+                        .is_none_or(|s| s.sa != sa || s.keys.contains_key(&name))
+                {
+                    sets.push(IkeKeys {
+                        sa,
+                        keys: BTreeMap::new(),
+                    });
+                }
+                if let Some(s) = sets.last_mut() {
+                    s.keys.insert(name, hex);
+                }
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    sets
+}
+
+/// Byte index just after "NNN: " of a hex dump line, if it is one.
+fn dump_offset(line: &str) -> Option<usize> {
+    // find "<spaces><digits>: " followed by two hex digits
+    let b = line.as_bytes();
+    let mut k = 0;
+    while k + 4 < b.len() {
+        if b[k].is_ascii_digit()
+            && b[k + 1] == b':'
+            && b[k + 2] == b' '
+            && (k == 0 || b[k - 1] == b' ' || b[k - 1].is_ascii_digit())
+        {
+            let rest = &line[k + 3..];
+            if rest.len() >= 2 && rest.as_bytes()[..2].iter().all(|c| c.is_ascii_hexdigit()) {
+                return Some(k + 3);
+            }
+        }
+        k += 1;
+    }
+    None
+}
+
+/// Wireshark's name for an IKE encryption transform (ikev2_decryption_table).
+pub fn wireshark_encr(encr: &str) -> Option<&'static str> {
+    Some(match encr {
+        "AES_GCM_16-128" => "AES-GCM-128 with 16 octet ICV [RFC5282]",
+        "AES_GCM_16-256" => "AES-GCM-256 with 16 octet ICV [RFC5282]",
+        "AES_CBC-128" => "AES-CBC-128 [RFC3602]",
+        "AES_CBC-256" => "AES-CBC-256 [RFC3602]",
+        _ => return None,
+    })
+}
+
+pub fn wireshark_integ(integ: Option<&str>) -> &'static str {
+    match integ {
+        Some("HMAC_SHA2_256_128") => "HMAC_SHA2_256_128 [RFC4868]",
+        Some("HMAC_SHA2_384_192") => "HMAC_SHA2_384_192 [RFC4868]",
+        Some("HMAC_SHA2_512_256") => "HMAC_SHA2_512_256 [RFC4868]",
+        Some("HMAC_SHA1_96") => "HMAC_SHA1_96 [RFC2404]",
+        _ => "NONE [RFC4306]",
+    }
+}
+
+/// The `ikev2_decryption_table` file: final key set per IKE SA, earlier rounds commented.
+pub fn decryption_table(sets: &[IkeKeys], spis: &[(String, String)], ike_line: &str) -> String {
+    let mut parts = ike_line.split('/');
+    let encr = parts.next().unwrap_or("");
+    let integ = ike_line.split('/').find(|p| p.starts_with("HMAC_"));
+    let mut out = String::from(
+        "# Wireshark IKEv2 decryption table (Preferences > Protocols > ISAKMP > IKEv2 Decryption Table,\n\
+         # or copy to ~/.config/wireshark/ikev2_decryption_table). Keys from strongSwan's level-4 log.\n",
+    );
+    let Some(enc_name) = wireshark_encr(encr) else {
+        out.push_str(&format!(
+            "# encryption {encr} has no Wireshark IKEv2 decryption support\n"
+        ));
+        return out;
+    };
+    let mut sa_ids: Vec<u32> = sets.iter().map(|s| s.sa).collect();
+    sa_ids.dedup();
+    for (n, sa) in sa_ids.iter().enumerate() {
+        let Some((ispi, rspi)) = spis.get(n) else {
+            out.push_str(&format!(
+                "# IKE SA <{sa}>: SPIs not seen in the capture (rekeyed IKE SA)\n"
+            ));
+            continue;
+        };
+        let rounds: Vec<&IkeKeys> = sets.iter().filter(|s| s.sa == *sa).collect();
+        for (r, k) in rounds.iter().enumerate() {
+            let g = |n: &str| k.keys.get(n).cloned().unwrap_or_default();
+            let row = format!(
+                // hex fields unquoted, names quoted: the format Wireshark itself writes
+                "{ispi},{rspi},{},{},\"{enc_name}\",{},{},\"{}\"",
+                g("Sk_ei"),
+                g("Sk_er"),
+                g("Sk_ai"),
+                g("Sk_ar"),
+                wireshark_integ(integ)
+            );
+            if r + 1 == rounds.len() {
+                out.push_str(&row);
+                out.push('\n');
+            } else {
+                out.push_str(&format!(
+                    "# key set after KE round {r} (decrypts IKE_INTERMEDIATE #{}):\n#{row}\n",
+                    r + 1
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// One decryption table per earlier key round (round r decrypts IKE_INTERMEDIATE #r+1).
+pub fn round_tables(sets: &[IkeKeys], spis: &[(String, String)], ike_line: &str) -> Vec<String> {
+    let Some(first) = sets.first() else {
+        return vec![];
+    };
+    let rounds: Vec<IkeKeys> = sets.iter().filter(|s| s.sa == first.sa).cloned().collect();
+    (0..rounds.len().saturating_sub(1))
+        .map(|r| decryption_table(&rounds[r..=r], &spis[..spis.len().min(1)], ike_line))
+        .collect()
+}
+
+/// One IKE datagram as tshark dissects it.
+#[derive(Clone, Debug, Default)]
+pub struct Pkt {
+    pub t: f64,
+    pub src: String,
+    pub dst: String,
+    pub udp_len: u32,
+    pub exch: u32,
+    pub response: bool,
+    pub msgid: u32,
+    pub frag: Option<(u32, u32)>,
+    pub payloads: Vec<u32>,
+    pub notifies: Vec<u32>,
+    pub ke_groups: Vec<u32>,
+    pub ispi: String,
+    pub rspi: String,
+}
+
+pub fn exchange_name(x: u32) -> String {
+    match x {
+        34 => "IKE_SA_INIT".into(),
+        35 => "IKE_AUTH".into(),
+        36 => "CREATE_CHILD_SA".into(),
+        37 => "INFORMATIONAL".into(),
+        43 => "IKE_INTERMEDIATE".into(),
+        44 => "IKE_FOLLOWUP_KE".into(),
+        0 => "non-IKE".into(),
+        n => format!("EXCH_{n}"),
+    }
+}
+
+pub fn payload_name(p: u32) -> String {
+    match p {
+        33 => "SA",
+        34 => "KE",
+        35 => "IDi",
+        36 => "IDr",
+        37 => "CERT",
+        38 => "CERTREQ",
+        39 => "AUTH",
+        40 => "No",
+        41 => "N",
+        42 => "D",
+        43 => "V",
+        44 => "TSi",
+        45 => "TSr",
+        46 => "SK",
+        47 => "CP",
+        48 => "EAP",
+        53 => "SKF",
+        0 => "",
+        _ => return format!("P{p}"),
+    }
+    .to_string()
+}
+
+pub fn notify_name(n: u32) -> String {
+    match n {
+        1 => "UNSUPPORTED_CRITICAL_PAYLOAD",
+        4 => "INVALID_IKE_SPI",
+        5 => "INVALID_MAJOR_VERSION",
+        7 => "INVALID_SYNTAX",
+        9 => "INVALID_MESSAGE_ID",
+        11 => "INVALID_SPI",
+        14 => "NO_PROPOSAL_CHOSEN",
+        17 => "INVALID_KE_PAYLOAD",
+        24 => "AUTHENTICATION_FAILED",
+        34 => "SINGLE_PAIR_REQUIRED",
+        35 => "NO_ADDITIONAL_SAS",
+        36 => "INTERNAL_ADDRESS_FAILURE",
+        37 => "FAILED_CP_REQUIRED",
+        38 => "TS_UNACCEPTABLE",
+        39 => "INVALID_SELECTORS",
+        43 => "TEMPORARY_FAILURE",
+        44 => "CHILD_SA_NOT_FOUND",
+        16388 => "NAT_DETECTION_SOURCE_IP",
+        16389 => "NAT_DETECTION_DESTINATION_IP",
+        16390 => "COOKIE",
+        16393 => "REKEY_SA",
+        16430 => "IKEV2_FRAGMENTATION_SUPPORTED",
+        16384 => "INITIAL_CONTACT",
+        16404 => "MULTIPLE_AUTH_SUPPORTED",
+        16418 => "CHILDLESS_IKEV2_SUPPORTED",
+        16431 => "SIGNATURE_HASH_ALGORITHMS",
+        16435 => "USE_PPK",
+        16436 => "PPK_IDENTITY",
+        16437 => "NO_PPK_AUTH",
+        16438 => "INTERMEDIATE_EXCHANGE_SUPPORTED",
+        16441 => "ADDITIONAL_KEY_EXCHANGE",
+        16443 => "SUPPORTED_AUTH_METHODS",
+        16445 => "USE_PPK_INT",
+        16446 => "PPK_IDENTITY_KEY",
+        16447 => "IKE_SA_INIT_FULL_TRANSCRIPT_AUTH",
+        50208 => "PPK_IDENTITY_KEY(libreswan-draft)",
+        50209 => "USE_PPK_INT(libreswan-draft)",
+        _ => return format!("NOTIFY_{n}"),
+    }
+    .to_string()
+}
+
+pub fn group_name(g: u32) -> String {
+    match g {
+        14 => "MODP_2048",
+        15 => "MODP_3072",
+        16 => "MODP_4096",
+        19 => "ECP_256",
+        20 => "ECP_384",
+        21 => "ECP_521",
+        31 => "CURVE_25519",
+        32 => "CURVE_448",
+        35 => "ML_KEM_512",
+        36 => "ML_KEM_768",
+        37 => "ML_KEM_1024",
+        _ => return format!("GROUP_{g}"),
+    }
+    .to_string()
+}
+
+fn nums(s: &str) -> Vec<u32> {
+    s.split(',')
+        .filter_map(|x| {
+            let x = x.trim();
+            x.strip_prefix("0x")
+                .map_or_else(|| x.parse().ok(), |h| u32::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
+/// Dissect the capture with tshark, using `wsconf` as HOME (.config/wireshark/ikev2_decryption_table)
+/// as Wireshark's configuration so encrypted payloads are shown.
+pub fn tshark_packets(pcap: &Path, wsconf: &Path) -> Result<Vec<Pkt>, String> {
+    let fields = [
+        "frame.time_relative",
+        "ip.src",
+        "ip.dst",
+        "udp.length",
+        "isakmp.exchangetype",
+        "isakmp.flags",
+        "isakmp.messageid",
+        "isakmp.frag.number",
+        "isakmp.frag.total",
+        "isakmp.typepayload",
+        "isakmp.notify.msgtype",
+        "isakmp.key_exchange.dh_group",
+        "isakmp.ispi",
+        "isakmp.rspi",
+    ];
+    let mut cmd = Command::new("tshark");
+    cmd.env("HOME", wsconf).arg("-r").arg(pcap).args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("tshark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut pkts = Vec::new();
+    for line in text.lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        if c.len() < fields.len() {
+            continue;
+        }
+        let flags = nums(c[5]).first().copied().unwrap_or(0);
+        let frag = match (nums(c[7]).first(), nums(c[8]).first()) {
+            (Some(n), Some(t)) => Some((*n, *t)),
+            _ => None,
+        };
+        pkts.push(Pkt {
+            t: c[0].parse().unwrap_or(0.0),
+            src: c[1].to_string(),
+            dst: c[2].to_string(),
+            udp_len: c[3].parse().unwrap_or(0),
+            exch: nums(c[4]).first().copied().unwrap_or(0),
+            response: flags & 0x20 != 0,
+            msgid: nums(c[6]).first().copied().unwrap_or(0),
+            frag,
+            payloads: nums(c[9]),
+            notifies: nums(c[10]),
+            ke_groups: nums(c[11]),
+            ispi: c[12].split(',').next().unwrap_or("").to_string(),
+            rspi: c[13].split(',').next().unwrap_or("").to_string(),
+        });
+    }
+    Ok(pkts)
+}
+
+/// SPI pairs of the IKE SAs in the capture, in order of first appearance: the IKE_SA_INIT
+/// pair, then those of IKE SAs made by rekeying (first seen in their own headers).
+pub fn spi_pairs(pkts: &[Pkt]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    for p in pkts
+        .iter()
+        .filter(|p| p.exch != 0 && !p.rspi.is_empty() && !p.rspi.chars().all(|c| c == '0'))
+    {
+        let pair = (p.ispi.clone(), p.rspi.clone());
+        if !v.contains(&pair) {
+            v.push(pair);
+        }
+    }
+    v
+}
+
+/// Aggregates of a capture for the matrix and the summary file.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct TraceStats {
+    pub packets: usize,
+    pub exchanges: Vec<String>,
+    pub max_datagram: u32,
+    pub fragments: usize,
+    pub retransmissions: usize,
+    /// KE transform of every key exchange round, in order (IKE_SA_INIT, then IKE_INTERMEDIATE...)
+    pub ke_rounds: Vec<String>,
+    /// error notifies: "NAME from SRC in EXCH request|response"
+    pub errors: Vec<String>,
+    /// datagrams the impairment stage dropped / duplicated
+    pub dropped: usize,
+    pub duplicated: usize,
+}
+
+pub fn stats(pkts: &[Pkt]) -> TraceStats {
+    let mut s = TraceStats {
+        packets: pkts.len(),
+        ..Default::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for p in pkts {
+        s.max_datagram = s.max_datagram.max(p.udp_len.saturating_sub(8));
+        if p.frag.is_some() {
+            s.fragments += 1;
+        }
+        if p.exch == 0 {
+            continue;
+        }
+        let key = (
+            p.src.clone(),
+            p.exch,
+            p.msgid,
+            p.response,
+            p.frag,
+            p.ispi.clone(),
+        );
+        if !seen.insert(key) {
+            s.retransmissions += 1;
+        }
+        let name = exchange_name(p.exch);
+        if !p.response && s.exchanges.last() != Some(&name) {
+            s.exchanges.push(name.clone());
+        }
+        if !p.response && (p.exch == 34 || p.exch == 43) {
+            for g in &p.ke_groups {
+                let r = group_name(*g);
+                if p.exch == 34 && !s.ke_rounds.is_empty() {
+                    continue; // retransmitted / cookie-repeated IKE_SA_INIT
+                }
+                if p.exch == 43 && s.ke_rounds.len() > p.msgid as usize {
+                    continue;
+                }
+                s.ke_rounds.push(r);
+            }
+        }
+        for n in &p.notifies {
+            if *n < 16384 {
+                let e = format!(
+                    "{} from {} in {} {}",
+                    notify_name(*n),
+                    p.src,
+                    name,
+                    if p.response { "response" } else { "request" }
+                );
+                if !s.errors.contains(&e) {
+                    s.errors.push(e);
+                }
+            }
+        }
+    }
+    s
+}
+
+/// The human-readable per-packet summary (`trace.txt`).
+pub fn summary_text(pkts: &[Pkt], st: &TraceStats, names: &BTreeMap<String, String>) -> String {
+    let who = |a: &str| names.get(a).cloned().unwrap_or_else(|| a.to_string());
+    let mut out = String::new();
+    for p in pkts {
+        // types < 33 are proposal/transform substructures, not payloads
+        let pl: Vec<String> = p
+            .payloads
+            .iter()
+            .filter(|x| **x >= 33)
+            .map(|x| payload_name(*x))
+            .filter(|x| !x.is_empty())
+            .collect();
+        let mut extra = String::new();
+        if let Some((n, t)) = p.frag {
+            extra.push_str(&format!(" fragment {n}/{t}"));
+        }
+        for g in &p.ke_groups {
+            extra.push_str(&format!(" KE={}", group_name(*g)));
+        }
+        for n in &p.notifies {
+            extra.push_str(&format!(" N({})", notify_name(*n)));
+        }
+        out.push_str(&format!(
+            "{:>8.3}s {:>12} -> {:<12} {:>5} B  {} {} {}  [{}]{}\n",
+            p.t,
+            who(&p.src),
+            who(&p.dst),
+            p.udp_len.saturating_sub(8),
+            exchange_name(p.exch),
+            if p.response { "resp" } else { "req " },
+            p.msgid,
+            pl.join(" "),
+            extra
+        ));
+    }
+    out.push_str(&format!(
+        "\n{} datagrams; exchanges: {}; largest UDP payload {} B; {} fragment datagrams; {} repeated datagrams (retransmits or duplicates)\nKE rounds: {}\n",
+        st.packets,
+        st.exchanges.join(" "),
+        st.max_datagram,
+        st.fragments,
+        st.retransmissions,
+        if st.ke_rounds.is_empty() { "-".into() } else { st.ke_rounds.join(" + ") }
+    ));
+    if !st.errors.is_empty() {
+        out.push_str(&format!("error notifies: {}\n", st.errors.join("; ")));
+    }
+    out
+}
+
+/// Log lines worth keeping as evidence: no hex dumps, no key material, no chatty lines.
+pub fn trim_log(log: &str, max_lines: usize) -> String {
+    let mut out: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            !l.contains(" => ")
+                && dump_offset(l).is_none()
+                && !l.contains("secret")
+                && !l.contains(" key ")
+                && !l.contains("| ")
+        })
+        .collect();
+    if out.len() > max_lines {
+        let skip = out.len() - max_lines;
+        out.drain(..skip);
+        out.insert(0, "[... earlier lines trimmed ...]");
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    // strip ANSI colour codes pqiked may emit
+    while let Some(i) = s.find('\u{1b}') {
+        let end = s[i..].find('m').map(|e| i + e + 1).unwrap_or(i + 1);
+        s.replace_range(i..end, "");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "12:00:00.001 05[IKE] <lab|1> Sk_d secret => 4 bytes @ 0x55\n\
+12:00:00.001 05[IKE] <lab|1>    0: 01 02 03 04                                      ....\n\
+12:00:00.001 05[IKE] <lab|1> Sk_ei secret => 20 bytes @ 0x55\n\
+12:00:00.001 05[IKE] <lab|1>    0: AA BB CC DD 00 11 22 33 44 55 66 77 88 99 AA BB  ..\"3DUfw........\n\
+12:00:00.001 05[IKE] <lab|1>   16: 01 02 03 04                                      ....\n\
+12:00:00.002 05[IKE] <lab|1> Sk_d secret => 4 bytes @ 0x56\n\
+12:00:00.002 05[IKE] <lab|1>    0: 05 06 07 08                                      ....\n";
+
+    #[test]
+    fn parses_key_dumps_per_derivation() {
+        let sets = strongswan_keys(LOG);
+        assert_eq!(sets.len(), 2);
+        assert_eq!(sets[0].sa, 1);
+        assert_eq!(
+            sets[0].keys["Sk_ei"],
+            "aabbccdd00112233445566778899aabb01020304"
+        );
+        assert_eq!(sets[1].keys["Sk_d"], "05060708");
+    }
+
+    #[test]
+    fn table_has_final_keys_and_commented_earlier_round() {
+        let sets = strongswan_keys(LOG);
+        let t = decryption_table(
+            &sets,
+            &[("11".into(), "22".into())],
+            "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519",
+        );
+        let rows: Vec<&str> = t.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].starts_with("11,22,,"), "{}", rows[0]);
+        assert!(t.contains("#11,22,aabbccdd"));
+    }
+
+    #[test]
+    fn trimmed_log_has_no_key_material() {
+        let t = trim_log(LOG, 100);
+        assert!(!t.contains("AA BB"));
+        assert!(!t.contains("secret"));
+    }
+}
