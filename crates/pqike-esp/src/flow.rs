@@ -55,7 +55,10 @@ pub(crate) fn ip_len(pkt: &[u8]) -> Option<usize> {
         6 if pkt.len() >= 40 => 40 + usize::from(u16::from_be_bytes([pkt[4], pkt[5]])),
         _ => return None,
     };
-    (len <= pkt.len()).then_some(len)
+    // An IPv4 Total Length below the minimum header (found by fuzzing: 0) is not a packet;
+    // every caller may then index the fixed header safely.
+    let min = if pkt[0] >> 4 == 4 { 20 } else { 40 };
+    (min..=pkt.len()).contains(&len).then_some(len)
 }
 
 /// Parses an IPv4/IPv6 packet: the flow and the offset of the upper-layer header (for
@@ -263,5 +266,24 @@ mod tests {
         p[2..4].copy_from_slice(&28u16.to_be_bytes());
         p[0] = 0x4f; // IHL 60 > length
         assert!(parse_ip(&p).is_none());
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Fuzzing found an IPv4 header claiming Total Length 0, which made parse_ip index an
+    /// empty slice.
+    #[test]
+    fn ipv4_total_length_below_header_is_rejected() {
+        let mut pkt = [0u8; 20];
+        pkt[0] = 0x45;
+        assert_eq!(ip_len(&pkt), None);
+        assert!(parse_ip(&pkt).is_none());
+        pkt[3] = 19;
+        assert!(parse_ip(&pkt).is_none());
+        pkt[3] = 20;
+        assert_eq!(ip_len(&pkt), Some(20));
     }
 }
