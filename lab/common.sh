@@ -48,6 +48,15 @@ side_vars() {
            if [ "$fam" = 6 ]; then LOCAL_ADDR=fd00:2::2 REMOTE_ADDR=fd00:2::1; else LOCAL_ADDR=192.0.2.2 REMOTE_ADDR=192.0.2.1; fi ;;
         *) lab_die "side must be a or b" ;;
     esac
+    # pqike-lab's routed/NAT topology (crates/pqike-lab) uses other outer addresses
+    LOCAL_ADDR=${LAB_LOCAL_ADDR:-$LOCAL_ADDR} REMOTE_ADDR=${LAB_REMOTE_ADDR:-$REMOTE_ADDR}
+    # INNER6=1: the Child SA also covers the IPv6 inner hosts (fd00:a::1 in A, fd00:b::1 in B)
+    if [ "${INNER6:-0}" = 1 ]; then
+        case "$1" in
+            a) LOCAL_NET="$LOCAL_NET,fd00:a::/64" REMOTE_NET="$REMOTE_NET,fd00:b::/64" ;;
+            b) LOCAL_NET="$LOCAL_NET,fd00:b::/64" REMOTE_NET="$REMOTE_NET,fd00:a::/64" ;;
+        esac
+    fi
 }
 
 # Case parameters understood by both config generators (lab/strongswan.sh config,

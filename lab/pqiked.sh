@@ -11,7 +11,10 @@
 #
 # Env: PQIKED_BIN / PQIKE_BIN (default target/release/pqiked, target/release/pqike),
 #      START_ACTION=none|start, PQIKED_LOG_LEVEL (default debug), PQIKED_EXTRA (raw TOML
-#      appended to [daemon]), case variables of lab/common.sh.
+#      appended to [daemon]), PQIKED_CONN_EXTRA (raw TOML keys of the [[connection]], e.g.
+#      ppk_id), PQIKED_SECRETS_EXTRA (raw TOML appended after the [[secrets]]), case
+#      variables of lab/common.sh; PQIKED_LOCAL_TS / PQIKED_REMOTE_TS override the child's
+#      selectors on the pqiked side only.
 # Instance dir: $PQIKE_LAB_RUN/pqiked/NAME. Unlike charon, pqiked keeps no global state
 # (no pid file, the socket path comes from the config), so no private mount namespace is
 # needed; it only has to run in the peer's network namespace.
@@ -56,8 +59,8 @@ cacerts = [\"$PKI/ca.pem\"]"
         children="
 [[connection.children]]
 name = \"$CHILD\"
-local_ts = $(toml_list "${LOCAL_TS:-$LOCAL_NET}")
-remote_ts = $(toml_list "${REMOTE_TS:-$REMOTE_NET}")
+local_ts = $(toml_list "${PQIKED_LOCAL_TS:-${LOCAL_TS:-$LOCAL_NET}}")
+remote_ts = $(toml_list "${PQIKED_REMOTE_TS:-${REMOTE_TS:-$REMOTE_NET}}")
 esp_proposals = $(toml_list "$ESP")
 mode = \"tunnel\""
     fi
@@ -84,6 +87,7 @@ proposals = $(toml_list "$PROPOSALS")
 fragmentation = $frag
 start_action = "${START_ACTION:-none}"
 childless = "$CHILDLESS"
+${PQIKED_CONN_EXTRA:-}
 
 [connection.local]
 id = "$LOCAL_ID"
@@ -98,6 +102,7 @@ $children
 kind = "psk"
 ids = ["a.example", "b.example"]
 secret = "$SECRET"
+${PQIKED_SECRETS_EXTRA:-}
 EOC
 }
 

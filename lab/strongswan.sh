@@ -11,7 +11,10 @@
 #   lab/strongswan.sh NAME dir | log       instance dir / charon log
 #
 # Env: SS=host|trixie|sid (which build; only read by config, remembered in the instance
-# dir for the other commands), PQIKE_LAB_RUN, case variables of lab/common.sh.
+# dir for the other commands), PQIKE_LAB_RUN, case variables of lab/common.sh; raw
+# swanctl.conf keys: CONN_EXTRA (connection), CONN_EXTRA_AFTER_AUTH (after local/remote, e.g. local-2),
+#   CHILD_EXTRA (the child, e.g. rekey_time);
+# SS_LOCAL_TS / SS_REMOTE_TS override the child's selectors on the strongSwan side only.
 #
 # Instance dir (host path): $PQIKE_LAB_RUN/ss/NAME. Chroot builds see it as /lab/NAME.
 #
@@ -103,7 +106,8 @@ charon {
             append = no
             flush_line = yes
             default = 1
-            ike = 2
+            ike = ${SS_LOG_IKE:-2}
+            chd = ${SS_LOG_CHD:-1}
             cfg = 2
             net = 2
             enc = 1
@@ -144,11 +148,12 @@ EOC
     if [ "$CHILD" != none ]; then
         children="children {
             $CHILD {
-                local_ts = ${LOCAL_TS:-$LOCAL_NET}
-                remote_ts = ${REMOTE_TS:-$REMOTE_NET}
+                local_ts = ${SS_LOCAL_TS:-${LOCAL_TS:-$LOCAL_NET}}
+                remote_ts = ${SS_REMOTE_TS:-${REMOTE_TS:-$REMOTE_NET}}
                 esp_proposals = $ESP
                 mode = tunnel
                 start_action = none
+                ${CHILD_EXTRA:-}
             }
         }"
     fi
@@ -172,6 +177,7 @@ connections {
             id = $REMOTE_ID
             $remote_auth
         }
+        ${CONN_EXTRA_AFTER_AUTH:-}
         $children
     }
 }
@@ -181,7 +187,9 @@ secrets {
         id-b = b.example
         secret = "$SECRET"
     }
+    ${SECRETS_EXTRA:-}
 }
+${SWANCTL_EXTRA:-}
 EOC
 }
 

@@ -50,7 +50,8 @@ done
 TRAFFIC=${INTEROP_TRAFFIC:-$([ "$PEER_B" = strongswan ] && echo 1 || echo 0)}
 PCAP=${INTEROP_PCAP:-1}
 PKI_DIR="$PQIKE_LAB_RUN/pki"   # lab/pki.sh output (made before the first case)
-NS=pq                    # namespaces pqA (strongSwan) / pqB (pqiked or 2nd strongSwan)
+NS=${INTEROP_NS:-pq}     # namespaces pqA (strongSwan) / pqB (pqiked or 2nd strongSwan); override
+                         # (with PQIKE_LAB_RUN) to run two labs at once
 INST_A=ia INST_B=ib      # instance names of the two daemons
 
 # ---------------------------------------------------------------------------------------
@@ -61,6 +62,8 @@ INST_A=ia INST_B=ib      # instance names of the two daemons
 #   WANT_CHILD  ESP transform shown for the CHILD_SA ("" = no CHILD_SA expected)
 #   WANT_LOG_A  extended regexes that must all match strongSwan's log (one per line)
 #   EXPECT      established (default) | no-proposal (IKE SA must fail with NO_PROPOSAL_CHOSEN)
+#               | failed (no IKE SA; check_failed from the case file asserts the logs; for
+#               pqike-init WAIT_LOG_A is the strongSwan log regex to wait for)
 #   B_PROPOSALS proposals of the pqiked side if different from PROPOSALS
 #   PEER_A      strongswan (default) | libreswan (lab/libreswan.sh; WANT_LOG_A then
 #               applies to pluto's log, no --list-sas checks)
@@ -255,6 +258,7 @@ stop_daemons() {   # in parallel: each charon with libipsec needs ~1.7 s to exit
     stop_capture &   # dumpcap needs ~1 s to notice SIGTERM
     a_ss stop >/dev/null 2>&1 &
     "$LAB/libreswan.sh" "$INST_A" stop >/dev/null 2>&1 &
+    "$LAB/pqiked.sh" "$INST_A" stop >/dev/null 2>&1 &   # pqiked pairs (cases/traffic.sh)
     if [ "$PEER_B" = strongswan ]; then b_ss stop >/dev/null 2>&1 & else b_ctl stop >/dev/null 2>&1 & fi
     wait
 }
@@ -380,6 +384,8 @@ t = sa.get("transforms", {})
 parts = [t.get("encr", "")] + ([t["integ"]] if t.get("integ") else []) + [t.get("prf", "")]
 for i, k in enumerate(t.get("ke", [])):
     parts.append(k if i == 0 else f"KE{i}_{k}")
+if t.get("ppk"):
+    parts.append("PPK")   # like swanctl --list-sas (RFC 8784 / RFC 9867 PPK mixed in)
 line = "/".join(parts)
 if line != want_ike:
     print(f"transforms {line!r}, want {want_ike!r}"); sys.exit(1)
@@ -520,12 +526,16 @@ run_case() {   # run_case CASE ROLE   (ROLE = pqike-resp | pqike-init); runs in 
     # case defaults, then the case's own settings
     SS=host MTU=1500 WANT_IKE="" WANT_CHILD="" WANT_LOG_A="" NOT_LOG_A="" EXPECT=established B_PROPOSALS="" TEARDOWN=0
     PEER_A=strongswan LS_IKE="" LOSE_RESPONSES_MS=0 WANT_LOG_A_INIT="" WANT_LOG_A_RESP=""
+    AFTER_ESTABLISHED="" INNER6=0
     unset PROPOSALS ESP AUTH PKI CHILD FRAGMENTATION FRAGMENT_SIZE CHILDLESS
     "case_$c"
     lab_defaults
     export PROPOSALS ESP AUTH PKI CHILD FRAGMENTATION FRAGMENT_SIZE CHILDLESS RETRANSMIT_TIMEOUT \
         RETRANSMIT_BASE RETRANSMIT_TRIES FAMILY SECRET
+    export INNER6
     [ "$PEER_A" = libreswan ] && { run_case_libreswan "$role"; return; }
+    # pqiked in both namespaces (tests/interop/cases/traffic.sh)
+    [ "$PEER_A" = pqiked ] && { run_case_pqiked_pair "$role"; return; }
     local ss_b=$SS
     ss_available "$SS" || { note "strongSwan build $SS not set up"; echo "skip: strongSwan $SS not set up (scripts/setup.sh)" > "$E/reason"; return 3; }
 
@@ -570,6 +580,8 @@ run_case() {   # run_case CASE ROLE   (ROLE = pqike-resp | pqike-init); runs in 
         # the initiating command may return before the exchange completes: poll strongSwan
         if [ "$EXPECT" = established ]; then
             wait_for 30 a_established || true
+        elif [ "$EXPECT" = failed ]; then
+            wait_for 10 sh -c "grep -qE '${WAIT_LOG_A:-AUTH_FAILED}' '$(a_ss dir)/charon.log'" || true
         else
             wait_for 10 sh -c "grep -qE 'N\(NO_PROP\)' '$(a_ss dir)/charon.log'" || true
         fi
@@ -578,12 +590,18 @@ run_case() {   # run_case CASE ROLE   (ROLE = pqike-resp | pqike-init); runs in 
     local sw_role=i; [ "$role" = pqike-init ] && sw_role=r
     if [ "$EXPECT" = established ]; then
         check_established $sw_role || return 1
+        # case-specific checks on the established tunnel (e.g. traffic.sh's traffic_checks)
+        if [ -n "$AFTER_ESTABLISHED" ]; then "$AFTER_ESTABLISHED" "$role" || return 1; fi
         [ "$TEARDOWN" = 1 ] || return 0
         teardown "$role"
     else
         # give the peer a moment to log the notify it received/sent
         sleep 0.5
-        check_no_proposal $sw_role
+        if [ "$EXPECT" = failed ]; then
+            check_failed $sw_role   # defined by the case file that uses it (cases/pqauth.sh)
+        else
+            check_no_proposal $sw_role
+        fi
     fi
 }
 

@@ -9,6 +9,7 @@ use crate::identity::{identity_to_string, parse_identity};
 use crate::proposal::{parse_proposal, ProposalKind};
 use crate::ts::parse_ts;
 use pqike_proto::{
+    AuthExtensions,
     AuthConfig, AuthRound, ChildConfig, Childless, ConnectionConfig, Credentials, EndpointConfig,
     Identity, IpsecMode, ProposalConfig,
 };
@@ -71,6 +72,91 @@ struct RawFile {
     connection: Vec<RawConnection>,
     #[serde(default)]
     secrets: Vec<RawSecret>,
+    /// Remote-access address pools (lifecycle; docs/config.md "Remote access").
+    #[serde(default)]
+    pools: Vec<RawPool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    name: Spanned<String>,
+    /// `10.3.0.0/24` (hands out .1 to .254), or a range `10.3.0.10-10.3.0.99`.
+    addrs: Spanned<String>,
+    #[serde(default)]
+    dns: Vec<Spanned<String>>,
+    /// Split-tunnel subnets sent as INTERNAL_IP4/6_SUBNET, e.g. `10.2.0.0/16`.
+    #[serde(default)]
+    split: Vec<Spanned<String>>,
+}
+
+/// `addr/prefix` (or a bare address: full prefix).
+fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let (a, p) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+    let addr: IpAddr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{a}` is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = if p.is_empty() {
+        max
+    } else {
+        p.trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("bad prefix length `{p}`"))?
+    };
+    Ok((addr, prefix))
+}
+
+fn parse_pool(p: &RawPool) -> Result<pqike_proto::PoolConfig, SpanError> {
+    let text = p.addrs.get_ref();
+    let (first, last, prefix) = if let Some((a, b)) = text.split_once('-') {
+        let a: IpAddr = a.trim().parse().or_else(|_| err(p.addrs.span(), "bad pool range start"))?;
+        let b: IpAddr = b.trim().parse().or_else(|_| err(p.addrs.span(), "bad pool range end"))?;
+        if a.is_ipv4() != b.is_ipv4() || a > b {
+            return err(p.addrs.span(), "pool range must be ascending and of one family");
+        }
+        (a, b, if a.is_ipv4() { 32 } else { 128 })
+    } else {
+        let (net, prefix) = parse_cidr(text).or_else(|e| err(p.addrs.span(), e))?;
+        let ts = crate::ts::parse_ts(text).or_else(|e| err(p.addrs.span(), e))?;
+        // Skip the network (and for IPv4 the broadcast) address, as strongSwan does.
+        let step = |a: IpAddr, up: bool| -> IpAddr {
+            match a {
+                IpAddr::V4(v) => {
+                    let n = u32::from(v);
+                    std::net::Ipv4Addr::from(if up { n.saturating_add(1) } else { n.saturating_sub(1) }).into()
+                }
+                IpAddr::V6(v) => {
+                    let n = u128::from(v);
+                    std::net::Ipv6Addr::from(if up { n.saturating_add(1) } else { n }).into()
+                }
+            }
+        };
+        if (net.is_ipv4() && prefix >= 31) || prefix == 128 {
+            (ts.start_addr, ts.end_addr, prefix)
+        } else {
+            (step(ts.start_addr, true), step(ts.end_addr, false), prefix)
+        }
+    };
+    let mut dns = Vec::new();
+    for d in &p.dns {
+        dns.push(d.get_ref().trim().parse().or_else(|_| err(d.span(), "bad DNS server address"))?);
+    }
+    let mut split = Vec::new();
+    for s in &p.split {
+        split.push(parse_cidr(s.get_ref()).or_else(|e| err(s.span(), e))?);
+    }
+    Ok(pqike_proto::PoolConfig {
+        name: p.name.get_ref().clone(),
+        first,
+        last,
+        prefix,
+        dns,
+        split,
+    })
 }
 
 #[derive(Deserialize)]
@@ -91,11 +177,21 @@ struct RawDaemon {
     max_half_open: usize,
     half_open_timeout: Spanned<f64>,
     dpd_interval: Spanned<f64>,
+    // data plane (crate::dataplane)
+    dataplane: Spanned<String>,
+    tun_name: String,
+    tun_mtu: Spanned<u16>,
+    tun_queues: usize,
+    route_table: u32,
+    raw_esp: bool,
+    force_udp_encap: bool,
+    replay_window: Spanned<u32>,
 }
 
 impl Default for RawDaemon {
     fn default() -> Self {
         let e = EndpointConfig::default();
+        let dp = crate::dataplane::DataplaneConfig::default();
         RawDaemon {
             control_socket: DEFAULT_CONTROL_SOCKET.into(),
             log_level: Spanned::new(0..0, "info".into()),
@@ -112,6 +208,14 @@ impl Default for RawDaemon {
             max_half_open: e.max_half_open,
             half_open_timeout: Spanned::new(0..0, e.half_open_timeout.as_secs_f64()),
             dpd_interval: Spanned::new(0..0, 0.0),
+            dataplane: Spanned::new(0..0, "userspace".into()),
+            tun_name: dp.tun_name,
+            tun_mtu: Spanned::new(0..0, dp.tun_mtu),
+            tun_queues: dp.tun_queues,
+            route_table: dp.route_table,
+            raw_esp: dp.raw_esp,
+            force_udp_encap: dp.force_udp_encap,
+            replay_window: Spanned::new(0..0, dp.replay_window),
         }
     }
 }
@@ -122,6 +226,28 @@ enum RawStartAction {
     #[default]
     None,
     Start,
+    /// Trap policies + initiate on traffic (lifecycle; needs the data plane's acquires).
+    Trap,
+}
+
+/// dpd_action / close_action (lifecycle).
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[serde(rename_all = "lowercase")]
+enum RawSaAction {
+    #[default]
+    None,
+    Start,
+    Trap,
+}
+
+impl RawSaAction {
+    fn engine(self) -> pqike_proto::SaAction {
+        match self {
+            RawSaAction::None => pqike_proto::SaAction::None,
+            RawSaAction::Start => pqike_proto::SaAction::Start,
+            RawSaAction::Trap => pqike_proto::SaAction::Trap,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -152,6 +278,8 @@ enum RawMode {
 #[serde(rename_all = "lowercase")]
 enum RawSecretKind {
     Psk,
+    /// RFC 8784 postquantum preshared key; `ids` are PPK_IDs.
+    Ppk,
 }
 
 fn default_true() -> bool {
@@ -194,8 +322,45 @@ struct RawConnection {
     send_certreq: bool,
     #[serde(default = "default_ike_lifetime")]
     ike_lifetime: u64,
+    /// Lifecycle (docs/config.md "SA lifecycle"): IKE SA rekey time (default: ike_lifetime),
+    /// hard life time, jitter, Child SA rekey/life time (default: the first child's lifetime),
+    /// liveness interval and actions. Seconds; 0 disables.
+    rekey_time: Option<u64>,
+    life_time: Option<u64>,
+    rand_time: Option<u64>,
+    child_rekey_time: Option<u64>,
+    child_life_time: Option<u64>,
+    dpd_delay: Option<u64>,
+    #[serde(default)]
+    dpd_action: RawSaAction,
+    #[serde(default)]
+    close_action: RawSaAction,
+    /// Remote access: pools to assign from (server) / virtual IPs to request (client).
+    #[serde(default)]
+    pools: Vec<Spanned<String>>,
+    #[serde(default)]
+    vips: Vec<Spanned<String>>,
+    /// CHILD_SA_PFS_INFO_SUPPORTED with this private-use notify number (true = 50600).
+    #[serde(default)]
+    child_pfs_info: bool,
+    child_pfs_info_notify: Option<u16>,
     local: Spanned<RawAuth>,
     remote: Spanned<RawAuth>,
+    /// RFC 4739 second authentication rounds (strongSwan's `local-2` / `remote-2`).
+    local2: Option<Spanned<RawAuth>>,
+    remote2: Option<Spanned<RawAuth>>,
+    /// RFC 8784 PPK_ID and policy (strongSwan's names).
+    ppk_id: Option<Spanned<String>>,
+    #[serde(default)]
+    ppk_required: bool,
+    /// RFC 9867 PPK in IKE_INTERMEDIATE (and libreswan's pre-RFC notify numbers).
+    #[serde(default)]
+    ppk_intermediate: bool,
+    #[serde(default)]
+    ppk_int_legacy_numbers: bool,
+    /// RFC 9593 SUPPORTED_AUTH_METHODS.
+    #[serde(default)]
+    announce_auth_methods: bool,
     #[serde(default)]
     children: Vec<RawChild>,
 }
@@ -259,6 +424,8 @@ pub struct DaemonConfig {
     pub start: Vec<String>,
     /// Secrets.
     pub credentials: Credentials,
+    /// Data plane (`dataplane`, `tun_*`, `route_table`, `raw_esp`, `replay_window`).
+    pub dataplane: crate::dataplane::DataplaneConfig,
 }
 
 /// Which byte span an error from the validation step refers to.
@@ -350,6 +517,25 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         );
     }
     let dpd = secs(&d.dpd_interval, true)?;
+    let dataplane = crate::dataplane::DataplaneConfig {
+        backend: d.dataplane.get_ref().parse().or_else(|e| err(d.dataplane.span(), e))?,
+        tun_name: d.tun_name.clone(),
+        tun_mtu: match *d.tun_mtu.get_ref() {
+            m @ 576..=65_000 => m,
+            _ => return err(d.tun_mtu.span(), "tun_mtu must be 576..65000"),
+        },
+        tun_queues: d.tun_queues.clamp(1, 16),
+        route_table: d.route_table,
+        raw_esp: d.raw_esp,
+        force_udp_encap: d.force_udp_encap,
+        nat_port: d.nat_port,
+        // RFC 4303 §3.4.3: 32 is the minimum; the ESP core supports up to 65536.
+        replay_window: match *d.replay_window.get_ref() {
+            w @ 32..=65_536 => w,
+            _ => return err(d.replay_window.span(), "replay_window must be 32..65536"),
+        },
+        ..Default::default()
+    };
     let endpoint = EndpointConfig {
         retransmit_timeout: secs(&d.retransmit_timeout, false)?,
         retransmit_base: *d.retransmit_base.get_ref(),
@@ -367,8 +553,22 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
 
     let mut credentials = Credentials::default();
     for s in raw.secrets {
-        match s.kind {
-            RawSecretKind::Psk => {}
+        if s.kind == RawSecretKind::Ppk {
+            // PPK_IDs are opaque names, not IKE identities (RFC 8784 §3).
+            if s.ids.is_empty() {
+                return err(s.secret.span(), "a ppk secret needs `ids` (its PPK_IDs)");
+            }
+            let span = s.secret.span();
+            let secret = parse_secret_value(s.secret.into_inner(), span)?;
+            for id in &s.ids {
+                if id.get_ref().is_empty() || id.get_ref().len() > 255 {
+                    return err(id.span(), "a PPK_ID must be 1..255 octets");
+                }
+                credentials
+                    .ppks
+                    .push((id.get_ref().as_bytes().to_vec(), secret.clone()));
+            }
+            continue;
         }
         let mut ids = Vec::new();
         for id in &s.ids {
@@ -391,6 +591,13 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
 
     let mut connections: Vec<ConnectionConfig> = Vec::new();
     let mut start = Vec::new();
+    let mut pools = Vec::new();
+    for p in &raw.pools {
+        if pools.iter().any(|x: &pqike_proto::PoolConfig| x.name == *p.name.get_ref()) {
+            return err(p.name.span(), "duplicate pool name");
+        }
+        pools.push(parse_pool(p)?);
+    }
     for c in raw.connection {
         let name = c.name.get_ref().clone();
         if name.is_empty() || name.chars().any(char::is_whitespace) {
@@ -415,6 +622,28 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         let proposals = parse_proposals(&c.proposals, ProposalKind::Ike)?;
         let local = auth_round(c.local, true, base)?;
         let remote = auth_round(c.remote, false, base)?;
+        let local2 = c.local2.map(|a| auth_round(a, true, base)).transpose()?;
+        let remote2 = c.remote2.map(|a| auth_round(a, false, base)).transpose()?;
+        if let Some(id) = &c.ppk_id {
+            if !credentials.ppks.iter().any(|(i, _)| i == id.get_ref().as_bytes()) {
+                return err(
+                    id.span(),
+                    format!("no [[secrets]] entry of kind ppk for PPK_ID `{}`", id.get_ref()),
+                );
+            }
+        }
+        if c.ppk_required && c.ppk_id.is_none() && credentials.ppks.is_empty() {
+            return err(c.name.span(), "ppk_required = true but no ppk secret is configured");
+        }
+        let auth_ext = AuthExtensions {
+            ppk_id: c.ppk_id.map(|s| s.into_inner()),
+            ppk_required: c.ppk_required,
+            ppk_intermediate: c.ppk_intermediate,
+            ppk_int_legacy_numbers: c.ppk_int_legacy_numbers,
+            local2,
+            remote2,
+            announce_auth_methods: c.announce_auth_methods,
+        };
         for (round, what) in [(&local, "local"), (&remote, "remote")] {
             if matches!(round.auth, AuthConfig::Psk) && credentials.psks.is_empty() {
                 return err(
@@ -434,6 +663,22 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
             start.push(name.clone());
         }
         let mut children: Vec<ChildConfig> = Vec::new();
+        let child_lifetime = c.children.first().map(|ch| ch.lifetime);
+        let mut conn_pools = Vec::new();
+        for pn in &c.pools {
+            let p = pools
+                .iter()
+                .find(|p: &&pqike_proto::PoolConfig| p.name == *pn.get_ref())
+                .ok_or_else(|| SpanError {
+                    span: pn.span(),
+                    message: format!("no [[pools]] entry named `{}`", pn.get_ref()),
+                })?;
+            conn_pools.push(p.clone());
+        }
+        let mut vips = Vec::new();
+        for v in &c.vips {
+            vips.push(parse_ip(v)?);
+        }
         for ch in c.children {
             let cname = ch.name.get_ref().clone();
             if children.iter().any(|x| x.name == cname) {
@@ -485,6 +730,29 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
             },
             send_certreq: c.send_certreq,
             ike_lifetime: Duration::from_secs(c.ike_lifetime),
+            auth_ext,
+            lifecycle: pqike_proto::LifecycleConfig {
+                ike_rekey_time: Duration::from_secs(c.rekey_time.unwrap_or(c.ike_lifetime)),
+                ike_life_time: c.life_time.map(Duration::from_secs),
+                child_rekey_time: Duration::from_secs(
+                    c.child_rekey_time
+                        .unwrap_or(child_lifetime.unwrap_or(default_child_lifetime())),
+                ),
+                child_life_time: c.child_life_time.map(Duration::from_secs),
+                rand_time: c.rand_time.map(Duration::from_secs),
+                dpd_delay: c.dpd_delay.map(Duration::from_secs),
+                dpd_action: c.dpd_action.engine(),
+                close_action: c.close_action.engine(),
+                start_action: match c.start_action.as_ref().map(|s| *s.get_ref()) {
+                    Some(RawStartAction::Trap) => pqike_proto::SaAction::Trap,
+                    // `start` is run by the daemon itself (cfg.start).
+                    _ => pqike_proto::SaAction::None,
+                },
+                pfs_info_notify: (c.child_pfs_info || c.child_pfs_info_notify.is_some())
+                    .then(|| c.child_pfs_info_notify.unwrap_or(50600)),
+                pools: conn_pools,
+                vips,
+            },
         });
     }
 
@@ -497,7 +765,26 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         connections,
         start,
         credentials,
+        dataplane,
     })
+}
+
+/// A secret value: `0x` + hex, or the string's octets.
+fn parse_secret_value(
+    text: String,
+    span: Range<usize>,
+) -> Result<Zeroizing<Vec<u8>>, SpanError> {
+    let text = Zeroizing::new(text);
+    let secret = match text.strip_prefix("0x") {
+        Some(h) => Zeroizing::new(
+            hex::decode(h).or_else(|_| err(span.clone(), "`0x` secret is not valid hex"))?,
+        ),
+        None => Zeroizing::new(text.as_bytes().to_vec()),
+    };
+    if secret.is_empty() {
+        return err(span, "empty secret");
+    }
+    Ok(secret)
 }
 
 fn parse_ip(s: &Spanned<String>) -> Result<IpAddr, SpanError> {
@@ -874,6 +1161,49 @@ secret = "s3cret"
         parse_str(&MINIMAL.replacen(from, to, 1)).expect_err("should fail")
     }
 
+    /// Lifecycle keys (rekey/life/rand times, dpd, actions, PFS info) and remote-access pools.
+    #[test]
+    fn lifecycle_and_pool_keys() {
+        let text = MINIMAL.replacen(
+            "proposals = [\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\"]",
+            "proposals = [\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\"]
+rekey_time = 600
+child_rekey_time = 60
+rand_time = 5
+dpd_delay = 30
+dpd_action = \"start\"
+close_action = \"trap\"
+child_pfs_info = true
+pools = [\"ra\"]
+vips = [\"0.0.0.0\"]",
+            1,
+        ) + "
+[[pools]]
+name = \"ra\"
+addrs = \"10.3.0.0/24\"
+dns = [\"10.3.0.53\"]
+split = [\"10.2.0.0/16\"]
+";
+        let c = parse_str(&text).unwrap();
+        let lc = &c.connections[0].lifecycle;
+        assert_eq!(lc.ike_rekey_time, Duration::from_secs(600));
+        assert_eq!(lc.child_rekey_time, Duration::from_secs(60));
+        assert_eq!(lc.rand_time, Some(Duration::from_secs(5)));
+        assert_eq!(lc.dpd_delay, Some(Duration::from_secs(30)));
+        assert_eq!(lc.dpd_action, pqike_proto::SaAction::Start);
+        assert_eq!(lc.close_action, pqike_proto::SaAction::Trap);
+        assert_eq!(lc.pfs_info_notify, Some(50600));
+        assert_eq!(lc.vips, vec!["0.0.0.0".parse::<IpAddr>().unwrap()]);
+        let p = &lc.pools[0];
+        assert_eq!((p.first, p.last, p.prefix), ("10.3.0.1".parse().unwrap(), "10.3.0.254".parse().unwrap(), 24));
+        assert_eq!(p.split, vec![("10.2.0.0".parse().unwrap(), 16)]);
+        // Defaults: strongSwan's 4 h / 1 h from ike_lifetime and the child lifetime.
+        let d = &parse_str(MINIMAL).unwrap().connections[0].lifecycle;
+        assert_eq!((d.ike_rekey_time, d.child_rekey_time), (Duration::from_secs(14_400), Duration::from_secs(3600)));
+        let e = parse_str(&MINIMAL.replacen("name = \"lab\"", "name = \"lab\"\npools = [\"nope\"]", 1)).unwrap_err();
+        assert!(e.to_string().contains("no [[pools]] entry named `nope`"), "{e}");
+    }
+
     #[test]
     fn minimal_config() {
         let c = parse_str(MINIMAL).unwrap();
@@ -1059,5 +1389,38 @@ secret = "s3cret"
         assert!(e.message.contains("duplicate child"), "{e}");
         let e = error_with("[[secrets]]\nkind = \"psk\"\nids = [\"a.example\", \"b.example\"]\nsecret = \"s3cret\"\n", "");
         assert!(e.message.contains("no [[secrets]]"), "{e}");
+    }
+
+    /// PQ-auth fields: PPK policy (strongSwan names), PPK secrets, RFC 4739 second rounds.
+    #[test]
+    fn ppk_and_second_round_fields() {
+        let text = MINIMAL.replacen(
+            "[connection.local]",
+            "ppk_id = \"lab-ppk\"\nppk_required = true\nppk_intermediate = true\n\
+             ppk_int_legacy_numbers = true\nannounce_auth_methods = true\n\n\
+             [connection.local2]\nid = \"b.example\"\nauth = \"psk\"\n\n\
+             [connection.remote2]\nid = \"a.example\"\nauth = \"psk\"\n\n[connection.local]",
+            1,
+        ) + "\n[[secrets]]\nkind = \"ppk\"\nids = [\"lab-ppk\"]\nsecret = \"0x00112233\"\n";
+        let cfg = parse_str(&text).unwrap();
+        let ext = &cfg.connections[0].auth_ext;
+        assert_eq!(ext.ppk_id.as_deref(), Some("lab-ppk"));
+        assert!(ext.ppk_required && ext.ppk_intermediate && ext.ppk_int_legacy_numbers);
+        assert!(ext.announce_auth_methods);
+        assert!(ext.local2.is_some() && ext.remote2.is_some());
+        assert_eq!(cfg.credentials.ppks.len(), 1);
+        assert_eq!(cfg.credentials.ppks[0].0, b"lab-ppk".to_vec());
+        assert_eq!(&cfg.credentials.ppks[0].1[..], &[0x00, 0x11, 0x22, 0x33]);
+        // a PPK is not a PSK for any identity
+        assert_eq!(cfg.credentials.psks.len(), 1);
+
+        let e = error_with("[connection.local]", "ppk_id = \"missing\"\n[connection.local]");
+        assert!(e.message.contains("no [[secrets]] entry of kind ppk"), "{e}");
+        let e = error_with(
+            "kind = \"psk\"\nids = [\"a.example\", \"b.example\"]\nsecret = \"s3cret\"",
+            "kind = \"psk\"\nids = [\"a.example\", \"b.example\"]\nsecret = \"s3cret\"\n\
+             [[secrets]]\nkind = \"ppk\"\nsecret = \"x\"",
+        );
+        assert!(e.message.contains("needs `ids`"), "{e}");
     }
 }

@@ -79,6 +79,9 @@ pub struct TransformsInfo {
     pub prf: String,
     /// Every KE round in order, e.g. `["CURVE_25519", "ML_KEM_768"]`.
     pub ke: Vec<String>,
+    /// PPK_ID mixed into the keys (RFC 8784 / RFC 9867); shown as `/PPK` like swanctl.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppk: Option<String>,
 }
 
 /// One Child SA in `status`.
@@ -102,6 +105,21 @@ pub struct ChildSaInfo {
     pub remote_ts: Vec<String>,
     /// Seconds since installation.
     pub age_secs: u64,
+    /// Data-plane counters (inner octets/packets; 0 without a data plane).
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// Inner octets sent.
+    #[serde(default)]
+    pub bytes_out: u64,
+    /// Packets received.
+    #[serde(default)]
+    pub packets_in: u64,
+    /// Packets sent.
+    #[serde(default)]
+    pub packets_out: u64,
+    /// Inbound packets dropped (replay, ICV, padding, selectors).
+    #[serde(default)]
+    pub drops: u64,
 }
 
 /// One IKE SA in `status`.
@@ -182,6 +200,7 @@ impl IkeSaInfo {
                 integ: s.transforms.integ.clone(),
                 prf: s.transforms.prf.clone(),
                 ke: s.transforms.ke.clone(),
+                ppk: s.transforms.ppk.clone(),
             },
             local_id: crate::identity::pretty_id(&s.local_id),
             remote_id: crate::identity::pretty_id(&s.remote_id),
@@ -200,6 +219,11 @@ impl IkeSaInfo {
                     local_ts: c.local_ts.iter().map(format_ts).collect(),
                     remote_ts: c.remote_ts.iter().map(format_ts).collect(),
                     age_secs: age(c.installed_at),
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    packets_in: 0,
+                    packets_out: 0,
+                    drops: 0,
                 })
                 .collect(),
         }
@@ -231,6 +255,9 @@ pub fn transforms_line(t: &TransformsInfo) -> String {
     if !t.ke.is_empty() {
         s.push('/');
         s.push_str(&ke_rounds(&t.ke));
+    }
+    if t.ppk.is_some() {
+        s.push_str("/PPK");
     }
     s
 }
@@ -284,6 +311,14 @@ pub fn format_status(sas: &[IkeSaInfo]) -> String {
                 c.spi_out,
                 alg,
                 human_age(c.age_secs)
+            );
+            out += &format!(
+                "    {} bytes_i ({} pkts), {} bytes_o ({} pkts){}\n",
+                c.bytes_in,
+                c.packets_in,
+                c.bytes_out,
+                c.packets_out,
+                if c.drops > 0 { format!(", {} dropped", c.drops) } else { String::new() }
             );
             out += &format!(
                 "    {} === {}\n",
@@ -391,6 +426,7 @@ mod tests {
             integ: String::new(),
             prf: "PRF_HMAC_SHA2_384".into(),
             ke: ke[..2].to_vec(),
+            ppk: None,
         };
         assert_eq!(
             transforms_line(&t),

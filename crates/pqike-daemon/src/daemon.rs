@@ -127,6 +127,22 @@ pub fn log_event(ev: &Event) {
             info!("remove Child SA (IKE SA {}): SPIs {spi_in:08x}_i {spi_out:08x}_o", ike_sa.0)
         }
         Event::Exchange { sa, summary } => debug!("IKE SA [{}]: {summary}", sa.0),
+        Event::InstallChildSaInbound(k) => info!(
+            "install Child SA {}/{} (IKE SA {}) inbound-only (rekey): SPIs {:08x}_i {:08x}_o",
+            k.connection, k.child, k.ike_sa.0, k.spi_in, k.spi_out
+        ),
+        Event::ActivateChildSa { ike_sa, spi_in, spi_out } => {
+            info!("activate outbound Child SA (IKE SA {}): SPIs {spi_in:08x}_i {spi_out:08x}_o", ike_sa.0)
+        }
+        Event::IkeRekeyed { old, new } => info!("IKE SA [{}] rekeyed, now IKE SA [{}]", old.0, new.0),
+        Event::InstallTrap { connection, child, .. } => {
+            // Trap policies need the data plane (issue 3): logged until it is wired in.
+            info!("trap policy for {connection}/{child} requested (no data plane yet)")
+        }
+        Event::VirtualIp { sa, connection, vip } => info!(
+            "IKE SA {connection}[{}]: virtual IP {}/{} assigned (DNS {:?}, split {:?}); TUN setup pending",
+            sa.0, vip.addr, vip.prefix, vip.dns, vip.split
+        ),
     }
 }
 
@@ -135,6 +151,8 @@ struct Daemon {
     node: Node,
     /// `pqike up` clients waiting for their connection to come up or fail.
     waiters: Vec<(String, oneshot::Sender<Response>)>,
+    /// Where Child SAs carry traffic (crate::dataplane).
+    dataplane: crate::dataplane::Dataplane,
 }
 
 impl Daemon {
@@ -156,6 +174,12 @@ impl Daemon {
                     let msg = down_reason(reason);
                     self.resolve(connection, || Response::error(msg.clone()));
                 }
+                Event::InstallChildSa(k) => self.dataplane.install(k, Instant::now()),
+                // A rekey we answered (lifecycle): the engine wants outbound to stay on the old
+                // SA until ActivateChildSa; until the data plane can hold an SA inbound-only,
+                // install it fully (newest outbound wins).
+                Event::InstallChildSaInbound(k) => self.dataplane.install(k, Instant::now()),
+                Event::RemoveChildSa { spi_in, .. } => self.dataplane.remove(*spi_in),
                 _ => {}
             }
         }
@@ -189,7 +213,17 @@ impl Daemon {
                     .endpoint
                     .status()
                     .iter()
-                    .map(|s| IkeSaInfo::from_status(s, now))
+                    .map(|s| {
+                        let mut info = IkeSaInfo::from_status(s, now);
+                        for (c, st) in info.child_sas.iter_mut().zip(&s.children) {
+                            if let Some(n) = self.dataplane.counters(st.spi_in) {
+                                (c.bytes_in, c.bytes_out) = (n.bytes_in, n.bytes_out);
+                                (c.packets_in, c.packets_out) = (n.packets_in, n.packets_out);
+                                c.drops = n.drops;
+                            }
+                        }
+                        info
+                    })
                     .collect();
                 let _ = reply.send(Response {
                     ok: true,
@@ -321,7 +355,17 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
             .join(", ")
     );
     let (dgram_tx, mut dgram_rx) = mpsc::channel::<Datagram>(1024);
-    sockets.spawn_receivers(0, dgram_tx);
+    // The userspace data plane reads the NAT-T sockets itself (ESP and IKE share port 4500,
+    // RFC 3948) and forwards IKE to this channel.
+    let dataplane = if cfg.dataplane.backend == crate::dataplane::Backend::Userspace {
+        let fds = sockets.dup_port(e.nat_port).map_err(|e| e.to_string())?;
+        crate::dataplane::Dataplane::new(cfg.dataplane.clone(), fds, dgram_tx.clone())
+    } else {
+        crate::dataplane::Dataplane::new(cfg.dataplane.clone(), Vec::new(), dgram_tx.clone())
+    };
+    let nat_port = e.nat_port;
+    let dp_owns_nat = dataplane.owns_nat_sockets() && nat_port != e.ike_port;
+    sockets.spawn_receivers_filtered(0, dgram_tx, |a| !(dp_owns_nat && a.port() == nat_port));
 
     let listener = bind_control(&cfg.control_socket)?;
     let socket_path: PathBuf = cfg.control_socket.clone();
@@ -344,7 +388,10 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     let mut d = Daemon {
         node: Node::new(&cfg, sockets),
         waiters: Vec::new(),
+        dataplane,
     };
+    // start_action = "trap": InstallTrap events (lifecycle; `start` is handled below).
+    d.node.endpoint.start(Instant::now());
     for name in &cfg.start {
         info!("start_action: initiating {name}");
         if let Err(e) = d.node.endpoint.handle_command(
@@ -361,10 +408,18 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut dp_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let deadline = d.node.deadline();
         tokio::select! {
             Some(dg) = dgram_rx.recv() => d.node.datagram(&dg),
+            _ = dp_tick.tick() => {
+                // Lifetime expiry found by the data plane goes to the engine (it rekeys on
+                // soft, deletes on hard expiry).
+                for n in d.dataplane.tick(Instant::now()) {
+                    d.node.endpoint.handle_esp_notice(Instant::now(), n);
+                }
+            }
             Some((req, reply)) = ctl_rx.recv() => d.control(req, reply),
             _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
@@ -394,6 +449,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         }
         d.flush().await;
     }
+    d.dataplane.shutdown();
     let _ = std::fs::remove_file(&socket_path);
     info!("pqiked stopped");
     Ok(())

@@ -55,6 +55,8 @@ fn connection(
         childless: Childless::Allow,
         send_certreq: false,
         ike_lifetime: Duration::from_secs(14_400),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
     })
 }
 
@@ -200,6 +202,11 @@ impl Demo {
                     self.ms()
                 )
             }
+            Event::IkeRekeyed { .. }
+            | Event::InstallTrap { .. }
+            | Event::VirtualIp { .. }
+            | Event::InstallChildSaInbound(_)
+            | Event::ActivateChildSa { .. } => {}
         }
     }
 }

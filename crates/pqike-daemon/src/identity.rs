@@ -56,7 +56,7 @@ pub fn identity_to_string(id: &Identity) -> String {
 }
 
 /// DER string types used in the DN.
-const PRINTABLE_STRING: u8 = 0x13;
+use pqike_wire::dn::PRINTABLE_STRING;
 const UTF8_STRING: u8 = 0x0c;
 const IA5_STRING: u8 = 0x16;
 
@@ -154,75 +154,7 @@ pub fn encode_dn(s: &str) -> Result<Vec<u8>, String> {
     Ok(der(0x30, &rdns))
 }
 
-/// Split one DER TLV off `input`: (tag, content, rest). Short or long form lengths.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&l0, rest) = rest.split_first()?;
-    let (len, rest) = if l0 < 0x80 {
-        (l0 as usize, rest)
-    } else {
-        let n = (l0 & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        (
-            rest[..n].iter().fold(0usize, |a, &b| (a << 8) | b as usize),
-            &rest[n..],
-        )
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// One DN attribute: (OID content octets, string tag, value octets).
-type DnAttribute<'a> = (&'a [u8], u8, &'a [u8]);
-
-/// The attributes of a DER Name, in order; None if malformed.
-fn dn_attributes(der: &[u8]) -> Option<Vec<DnAttribute<'_>>> {
-    let (0x30, mut rdns, []) = tlv(der)? else {
-        return None;
-    };
-    let mut out = Vec::new();
-    while !rdns.is_empty() {
-        let (0x31, mut set, rest) = tlv(rdns)? else {
-            return None;
-        };
-        rdns = rest;
-        while !set.is_empty() {
-            let (0x30, atv, rest) = tlv(set)? else {
-                return None;
-            };
-            set = rest;
-            let (0x06, oid, value) = tlv(atv)? else {
-                return None;
-            };
-            let (tag, value, []) = tlv(value)? else {
-                return None;
-            };
-            out.push((oid, tag, value));
-        }
-    }
-    Some(out)
-}
-
-/// Whether two DER DNs name the same entity: same attributes in the same order with the same
-/// values, whatever string type encodes them (PrintableString in a config vs UTF8String in an
-/// OpenSSL certificate), ignoring case for PrintableString values. This is how strongSwan
-/// compares DNs.
-pub fn dn_equivalent(a: &[u8], b: &[u8]) -> bool {
-    if a == b {
-        return true;
-    }
-    let (Some(a), Some(b)) = (dn_attributes(a), dn_attributes(b)) else {
-        return false;
-    };
-    a.len() == b.len()
-        && a.iter().zip(&b).all(|((oa, ta, va), (ob, tb, vb))| {
-            oa == ob
-                && (va == vb
-                    || ((*ta == PRINTABLE_STRING || *tb == PRINTABLE_STRING)
-                        && va.eq_ignore_ascii_case(vb)))
-        })
-}
+pub use pqike_wire::dn::{dn_attributes, dn_equivalent};
 
 /// `C=XX, O=x, CN=y` for a DER DN (attributes we know by name, others as dotted OIDs are
 /// shown as `OID.<hex>`); None if malformed or not UTF-8.

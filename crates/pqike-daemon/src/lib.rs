@@ -18,9 +18,11 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dataplane;
 pub mod demo;
 pub mod identity;
 pub mod keys;
 pub mod net;
+pub mod pki_cmd;
 pub mod proposal;
 pub mod ts;

@@ -47,7 +47,28 @@ impl Sockets {
 
     /// Start one receive task per socket, tagged with `node`.
     pub fn spawn_receivers(&self, node: usize, tx: mpsc::Sender<Datagram>) {
-        for (local, sock) in &self.socks {
+        self.spawn_receivers_filtered(node, tx, |_| true)
+    }
+
+    /// Duplicated descriptors of the sockets bound to `port` (the userspace data plane reads
+    /// the NAT-T sockets itself and forwards their IKE datagrams).
+    pub fn dup_port(&self, port: u16) -> std::io::Result<Vec<(SocketAddr, std::os::fd::OwnedFd)>> {
+        use std::os::fd::AsFd;
+        self.socks
+            .iter()
+            .filter(|(a, _)| a.port() == port)
+            .map(|(a, s)| Ok((*a, s.as_fd().try_clone_to_owned()?)))
+            .collect()
+    }
+
+    /// Like [`Sockets::spawn_receivers`], for the sockets whose local address passes `keep`.
+    pub fn spawn_receivers_filtered(
+        &self,
+        node: usize,
+        tx: mpsc::Sender<Datagram>,
+        keep: impl Fn(&SocketAddr) -> bool,
+    ) {
+        for (local, sock) in self.socks.iter().filter(|(a, _)| keep(a)) {
             let (local, sock, tx) = (*local, sock.clone(), tx.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65_536];

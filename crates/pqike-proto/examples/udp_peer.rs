@@ -154,8 +154,11 @@ fn main() {
         },
         send_certreq: true,
         ike_lifetime: Duration::from_secs(3600),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
     };
     let creds = Credentials {
+        ppks: Vec::new(),
         psks: vec![(
             vec![local_id, remote_id],
             zeroize::Zeroizing::new(env("SECRET", "secret").into_bytes()),

@@ -76,6 +76,10 @@ pub(crate) fn id_string(id: &Identification) -> String {
 pub(crate) fn id_matches(expected: &Identity, got: &Identification) -> bool {
     match expected {
         Identity::Any => true,
+        // DNs match by attribute, not by encoding (a configured DN vs a certificate's subject)
+        Identity::DerDn(dn) => {
+            got.id_type == IdType::DER_ASN1_DN && pqike_wire::dn::dn_equivalent(dn, &got.data)
+        }
         e => identity_of(got).as_ref() == Some(e),
     }
 }
@@ -127,9 +131,16 @@ pub(crate) fn build_auth(
     prf: &dyn Prf,
     signed: &[u8],
     peer_hash_algs: &[u16],
+    peer_methods: &[crate::auth_methods::Announcement],
 ) -> Result<Auth, IkeError> {
     match &local.auth {
         AuthConfig::Psk => {
+            if !peer_methods.is_empty() && !crate::auth_methods::accepts_psk(peer_methods) {
+                tracing::warn!(
+                    "peer's SUPPORTED_AUTH_METHODS ({}) does not list PSK; using it anyway",
+                    crate::auth_methods::describe(peer_methods)
+                );
+            }
             let psk = find_psk(creds, &local.id, peer_id)
                 .ok_or_else(|| IkeError::Config("no PSK for these identities".into()))?;
             Ok(Auth {
@@ -141,23 +152,54 @@ pub(crate) fn build_auth(
             let key = key
                 .as_ref()
                 .ok_or_else(|| IkeError::Config("no private key configured".into()))?;
+            // RFC 9593 §4: sign with what the peer announced it accepts, in our preference
+            // order; without an announcement (or with no overlap) every scheme of the key.
+            let mut schemes = key.schemes().to_vec();
+            if !peer_methods.is_empty() {
+                let ok = crate::auth_methods::acceptable(&schemes, peer_methods);
+                if ok.is_empty() {
+                    tracing::warn!(
+                        "peer's SUPPORTED_AUTH_METHODS ({}) lists none of our key's schemes; \
+                         signing anyway",
+                        crate::auth_methods::describe(peer_methods)
+                    );
+                } else {
+                    schemes = ok;
+                }
+            }
             // RFC 7427 §4: with SIGNATURE_HASH_ALGORITHMS from the peer, use method 14 with a hash it
             // listed; otherwise the classic methods (1 for RSA, 9-11 for ECDSA, RFC 4754).
+            // ML-DSA / SLH-DSA sign the octets themselves (hash ID 5, Identity): the
+            // pqc-auth draft allows them only when the peer listed Identity (RFC 8420).
             if !peer_hash_algs.is_empty() {
-                if let Some(&scheme) = key
-                    .schemes()
+                if let Some(&scheme) = schemes
                     .iter()
                     .find(|s| peer_hash_algs.contains(&s.hash_algorithm_id()))
                 {
                     let sig = key.sign(scheme, signed)?;
+                    // With the SignedOctets (logged by the caller) this lets anyone verify
+                    // the signature independently, e.g. `openssl pkeyutl -verify -rawin`.
+                    tracing::debug!(
+                        "AUTH: RFC 7427 digital signature with {} ({} octets): {}",
+                        scheme.name(),
+                        sig.len(),
+                        crate::ike_sa::hex(&sig)
+                    );
                     return Ok(Auth {
                         method: AuthMethod::DIGITAL_SIGNATURE,
                         data: digital_signature_data(scheme, &sig),
                     });
                 }
             }
-            let scheme = key
-                .schemes()
+            if schemes.iter().all(|s| s.is_post_quantum()) {
+                return Err(IkeError::Config(format!(
+                    "our key is {}, but the peer did not announce Identity (5) in \
+                     SIGNATURE_HASH_ALGORITHMS (got {peer_hash_algs:?}); \
+                     draft-ietf-ipsecme-ikev2-pqc-auth forbids PQ signatures then",
+                    key.schemes().first().map_or("post-quantum", |s| s.name())
+                )));
+            }
+            let scheme = schemes
                 .iter()
                 .copied()
                 .find(|s| s.classic_auth_method().is_some())
@@ -242,7 +284,9 @@ pub(crate) fn verify_auth(
             };
             crypto
                 .verify(scheme, spki, signed, &sig)
-                .map_err(|e| IkeError::AuthFailed(format!("{scheme:?} signature: {e}")))
+                .map_err(|e| IkeError::AuthFailed(format!("{} signature: {e}", scheme.name())))?;
+            tracing::debug!("peer AUTH: {} signature verified", scheme.name());
+            Ok(())
         }
     }
 }
@@ -283,6 +327,7 @@ mod tests {
     #[test]
     fn psk_lookup_prefers_the_most_specific_entry() {
         let creds = Credentials {
+            ppks: Vec::new(),
             psks: vec![
                 (vec![], Zeroizing::new(b"any".to_vec())),
                 (vec![fqdn("a")], Zeroizing::new(b"a only".to_vec())),
@@ -313,7 +358,16 @@ mod tests {
         let spki = key.public_key_spki().to_vec();
         let local = pubkey_round("a", Some(key));
         let creds = Credentials::default();
-        let auth = build_auth(&creds, &local, None, prf, b"signed octets", peer_hash_algs).unwrap();
+        let auth = build_auth(
+            &creds,
+            &local,
+            None,
+            prf,
+            b"signed octets",
+            peer_hash_algs,
+            &[],
+        )
+        .unwrap();
         let id = Identification {
             id_type: IdType::FQDN,
             data: b"a".to_vec(),
@@ -356,11 +410,83 @@ mod tests {
         assert_eq!(round_trip(&[]), AuthMethod::ECDSA_SHA256_P256);
     }
 
+    fn pq_key(scheme: SignatureScheme) -> Arc<dyn pqike_crypto::SigningKey> {
+        Arc::new(pqike_crypto::sig::MlDsaSigningKey::generate(scheme).unwrap())
+    }
+
+    #[test]
+    fn ml_dsa_uses_method_14_with_the_pq_algorithm_identifier() {
+        let crypto = AwsLcProvider::new();
+        let prf = pqike_crypto::CryptoProvider::prf(&crypto, 5).unwrap();
+        let key = pq_key(SignatureScheme::MlDsa65);
+        let spki = key.public_key_spki().to_vec();
+        let creds = Credentials::default();
+        let auth = build_auth(
+            &creds,
+            &pubkey_round("a", Some(key)),
+            None,
+            prf,
+            b"octets",
+            &[2, 5],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(auth.method, AuthMethod::DIGITAL_SIGNATURE);
+        // 1-octet length 0x0d, then AlgorithmIdentifier id-ml-dsa-65 (2.16.840.1.101.3.4.3.18),
+        // parameters absent, then the 3309-octet FIPS 204 signature.
+        let aid = [
+            0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12,
+        ];
+        assert_eq!(&auth.data[..14], &aid);
+        assert_eq!(auth.data.len(), 14 + 3309);
+        let id = Identification {
+            id_type: IdType::FQDN,
+            data: b"a".to_vec(),
+        };
+        let verify = |octets: &[u8], a: &Auth| {
+            verify_auth(
+                &crypto,
+                &creds,
+                &fqdn("b"),
+                &id,
+                &pubkey_round("a", None),
+                prf,
+                octets,
+                a,
+                Some(&spki),
+            )
+        };
+        assert!(verify(b"octets", &auth).is_ok());
+        assert!(matches!(
+            verify(b"other", &auth),
+            Err(IkeError::AuthFailed(_))
+        ));
+        let mut bad = auth.clone();
+        let last = bad.data.len() - 1;
+        bad.data[last] ^= 1;
+        assert!(verify(b"octets", &bad).is_err());
+    }
+
+    #[test]
+    fn ml_dsa_needs_identity_in_signature_hash_algorithms() {
+        let crypto = AwsLcProvider::new();
+        let prf = pqike_crypto::CryptoProvider::prf(&crypto, 5).unwrap();
+        let round = pubkey_round("a", Some(pq_key(SignatureScheme::MlDsa44)));
+        let creds = Credentials::default();
+        for hashes in [&[][..], &[2, 3, 4][..]] {
+            match build_auth(&creds, &round, None, prf, b"x", hashes, &[]) {
+                Err(IkeError::Config(m)) => assert!(m.contains("Identity (5)"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn psk_auth_refuses_other_methods() {
         let crypto = AwsLcProvider::new();
         let prf = pqike_crypto::CryptoProvider::prf(&crypto, 5).unwrap();
         let creds = Credentials {
+            ppks: Vec::new(),
             psks: vec![(vec![], Zeroizing::new(b"k".to_vec()))],
         };
         let psk_round = AuthRound {
@@ -371,7 +497,7 @@ mod tests {
             id_type: IdType::FQDN,
             data: b"a".to_vec(),
         };
-        let good = build_auth(&creds, &psk_round, None, prf, b"x", &[]).unwrap();
+        let good = build_auth(&creds, &psk_round, None, prf, b"x", &[], &[]).unwrap();
         assert!(verify_auth(
             &crypto,
             &creds,

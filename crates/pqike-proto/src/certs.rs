@@ -28,7 +28,7 @@ fn id_in_cert(cert: &Certificate, id: &Identification) -> bool {
             .is_ok_and(|a| cert.ip_addresses().contains(&IpAddr::from(a))),
         IdType::IPV6_ADDR => <[u8; 16]>::try_from(id.data.as_slice())
             .is_ok_and(|a| cert.ip_addresses().contains(&IpAddr::from(a))),
-        IdType::DER_ASN1_DN => cert.subject_der() == id.data.as_slice(),
+        IdType::DER_ASN1_DN => pqike_wire::dn::dn_equivalent(cert.subject_der(), &id.data),
         _ => false,
     }
 }

@@ -159,6 +159,126 @@ pub struct ConnectionConfig {
     pub send_certreq: bool,
     /// IKE SA lifetime (informational here; rekeying lives elsewhere).
     pub ike_lifetime: Duration,
+    /// Post-quantum authentication extras: PPK policy, second authentication round, RFC 9593.
+    pub auth_ext: AuthExtensions,
+    /// SA lifecycle: rekeying, expiry, liveness, actions, Child SA PFS info, remote access (CP).
+    pub lifecycle: LifecycleConfig,
+}
+
+/// What to do when an IKE SA goes away (strongSwan's `dpd_action` / `close_action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SaAction {
+    /// Nothing.
+    #[default]
+    None,
+    /// Initiate the connection again.
+    Start,
+    /// Install trap policies ([`crate::Event::InstallTrap`]) and initiate on traffic
+    /// ([`crate::Endpoint::handle_acquire`]).
+    Trap,
+}
+
+/// An address pool for remote-access clients (RFC 7296 §3.15, RFC 8983).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Pool name (leases are shared by every connection naming it).
+    pub name: String,
+    /// First and last address handed out (same family).
+    pub first: IpAddr,
+    /// Last address.
+    pub last: IpAddr,
+    /// Prefix length of the pool network (the INTERNAL_IP6_ADDRESS prefix, the IPv4 netmask).
+    pub prefix: u8,
+    /// DNS servers (INTERNAL_IP4_DNS / INTERNAL_IP6_DNS).
+    pub dns: Vec<IpAddr>,
+    /// Split-tunnel subnets (INTERNAL_IP4_SUBNET / INTERNAL_IP6_SUBNET): (network, prefix).
+    pub split: Vec<(IpAddr, u8)>,
+}
+
+/// Lifecycle settings of a connection. Times of zero disable the respective timer; the
+/// engine's default is no time-based rekeying at all (the daemon applies strongSwan's defaults,
+/// 4 h for IKE SAs and 1 h for Child SAs, [`LifecycleConfig::strongswan_defaults`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// IKE SA rekey time (strongSwan's default 4 h; engine default 0 = off).
+    pub ike_rekey_time: Duration,
+    /// Hard IKE SA lifetime (default: rekey time + 10 %); the SA is deleted when it passes.
+    pub ike_life_time: Option<Duration>,
+    /// Child SA rekey time (strongSwan's default 1 h; engine default 0 = off).
+    pub child_rekey_time: Duration,
+    /// Hard Child SA lifetime (default: rekey time + 10 %).
+    pub child_life_time: Option<Duration>,
+    /// Rekey jitter: the rekey happens up to this much earlier, uniformly (default: life - rekey,
+    /// as strongSwan's `rand_time`).
+    pub rand_time: Option<Duration>,
+    /// Liveness check interval for this connection (overrides the endpoint's `dpd_interval`).
+    pub dpd_delay: Option<Duration>,
+    /// Action when the peer stops answering (a liveness check or any exchange times out).
+    pub dpd_action: SaAction,
+    /// Action when the peer deletes the IKE SA (not after a rekey).
+    pub close_action: SaAction,
+    /// `Trap`: emit [`crate::Event::InstallTrap`] when the endpoint starts
+    /// ([`crate::Endpoint::start`]); `Start`: initiate then.
+    pub start_action: SaAction,
+    /// Private-use notify number for CHILD_SA_PFS_INFO_SUPPORTED (None = off; strongSwan's
+    /// child-pfs-info work uses 50600).
+    pub pfs_info_notify: Option<u16>,
+    /// Responder: pools to assign virtual IPs from (by name, [`PoolConfig`]).
+    pub pools: Vec<PoolConfig>,
+    /// Initiator: virtual IPs to request (`0.0.0.0` / `::` = any address).
+    pub vips: Vec<IpAddr>,
+}
+
+impl LifecycleConfig {
+    /// strongSwan's defaults: IKE SAs rekeyed after 4 h, Child SAs after 1 h (minus jitter).
+    pub fn strongswan_defaults() -> Self {
+        LifecycleConfig {
+            ike_rekey_time: Duration::from_secs(4 * 3600),
+            child_rekey_time: Duration::from_secs(3600),
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            ike_rekey_time: Duration::ZERO,
+            ike_life_time: None,
+            child_rekey_time: Duration::ZERO,
+            child_life_time: None,
+            rand_time: None,
+            dpd_delay: None,
+            dpd_action: SaAction::None,
+            close_action: SaAction::None,
+            start_action: SaAction::None,
+            pfs_info_notify: None,
+            pools: Vec::new(),
+            vips: Vec::new(),
+        }
+    }
+}
+
+/// Post-quantum authentication extras of a connection (defaults: all off).
+#[derive(Clone, Debug, Default)]
+pub struct AuthExtensions {
+    /// RFC 8784 / RFC 9867: the PPK_ID to use with this peer (its secret is in
+    /// [`Credentials::ppks`]). As responder any PPK_ID we hold a secret for is accepted.
+    pub ppk_id: Option<String>,
+    /// Refuse the IKE SA unless a PPK was mixed in (strongSwan's `ppk_required`); otherwise the
+    /// initiator adds NO_PPK_AUTH so a peer without the PPK can still authenticate it.
+    pub ppk_required: bool,
+    /// Offer/accept RFC 9867 (PPK in IKE_INTERMEDIATE), preferred over RFC 8784 when both do it.
+    pub ppk_intermediate: bool,
+    /// Use libreswan <= 5.3's pre-RFC notify numbers 50209 (USE_PPK_INT) / 50208
+    /// (PPK_IDENTITY_KEY) instead of 16445 / 16446.
+    pub ppk_int_legacy_numbers: bool,
+    /// RFC 4739: our second authentication round (strongSwan's `local-2`).
+    pub local2: Option<AuthRound>,
+    /// RFC 4739: the peer's expected second round (`remote-2`).
+    pub remote2: Option<AuthRound>,
+    /// RFC 9593: announce SUPPORTED_AUTH_METHODS and use the peer's announcement.
+    pub announce_auth_methods: bool,
 }
 
 /// Pre-shared keys, looked up by the pair of identities.
@@ -166,6 +286,8 @@ pub struct ConnectionConfig {
 pub struct Credentials {
     /// (identities the secret applies to; empty = any) -> secret.
     pub psks: Vec<(Vec<Identity>, zeroize::Zeroizing<Vec<u8>>)>,
+    /// Postquantum preshared keys (RFC 8784): (PPK_ID, secret).
+    pub ppks: Vec<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
 /// Endpoint-wide settings and resource limits.

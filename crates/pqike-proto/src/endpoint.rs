@@ -34,6 +34,10 @@ pub struct Endpoint {
     cookie_secret: Zeroizing<Vec<u8>>,
     /// (Instant, Unix seconds) pair mapping the caller's clock to wall-clock time.
     wall_clock: Option<(Instant, i64)>,
+    /// dpd/close actions of SAs that went down, run with the next `now` (`lifecycle`).
+    actions: Vec<(String, SaAction)>,
+    /// Remote-access address pool leases.
+    leases: crate::cp::Leases,
 }
 
 /// Borrow the parts of the endpoint an SA needs, leaving `sas` free for a mutable borrow.
@@ -47,6 +51,8 @@ macro_rules! ctx {
             rng: &*$self.rng,
             out: &mut $self.out,
             unix_now: unix_time($self.wall_clock, $now),
+            next_id: &mut $self.next_id,
+            leases: &mut $self.leases,
         }
     };
 }
@@ -78,6 +84,8 @@ impl Endpoint {
             next_id: 1,
             cookie_secret: secret,
             wall_clock: None,
+            actions: Vec::new(),
+            leases: Default::default(),
         }
     }
 
@@ -221,6 +229,7 @@ impl Endpoint {
             self.initial_contact(id);
         }
         self.reap(id);
+        self.run_actions(now);
     }
 
     /// RFC 7296 §2.4: INITIAL_CONTACT says the peer has no other SAs with us, so older IKE SAs
@@ -467,6 +476,7 @@ impl Endpoint {
 
     /// Remove a finished SA and emit its events.
     fn reap(&mut self, id: SaId) {
+        self.adopt();
         let Some(reason) = self.sas.get(&id).and_then(|s| s.dead.clone()) else {
             return;
         };
@@ -483,6 +493,15 @@ impl Endpoint {
             });
         }
         tracing::info!(sa = id.0, "IKE_SA {} down: {reason:?}", sa.conn.name);
+        self.queue_action(&sa, &reason);
+        // The peer keeps its virtual IP while another SA of it (e.g. the rekeyed one) lives.
+        let owner = crate::cp::owner(&sa);
+        if !sa.life.vips.is_empty()
+            && !sa.conn.lifecycle.pools.is_empty()
+            && !self.sas.values().any(|s| crate::cp::owner(s) == owner)
+        {
+            self.leases.release(&owner);
+        }
         self.out.events.push_back(Event::IkeDown {
             sa: id,
             connection: sa.conn.name.clone(),
@@ -492,7 +511,20 @@ impl Endpoint {
 
     /// Run a user command. Errors (unknown connection, no address) are returned as text.
     pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
+        let r = self.command(now, cmd);
+        self.run_actions(now);
+        r
+    }
+
+    fn command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
         match cmd {
+            Command::InitiateChild { connection, child } => {
+                self.initiate_child(now, &connection, &child, false)
+            }
+            Command::RekeyChild { connection, child } => {
+                self.lifecycle_command(now, &connection, Some(&child))
+            }
+            Command::RekeyIke { connection } => self.lifecycle_command(now, &connection, None),
             Command::Initiate { connection } => self.initiate(now, &connection),
             Command::Terminate { connection } => {
                 let ids: Vec<SaId> = self
@@ -585,6 +617,7 @@ impl Endpoint {
             }
             self.reap(id);
         }
+        self.run_actions(now);
     }
 
     /// Next datagram to send.
@@ -622,5 +655,236 @@ fn unix_time(wall_clock: Option<(Instant, i64)>, now: Instant) -> i64 {
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+    }
+}
+
+/// SA lifecycle entry points (issue 5): rekeyed IKE SAs, dpd/close/start actions, data-plane
+/// notices and acquires.
+impl Endpoint {
+    /// Adopt IKE SAs created by rekeys and apply child moves decided by collisions.
+    fn adopt(&mut self) {
+        for sa in std::mem::take(&mut self.out.new_sas) {
+            let spi = sa.our_spi();
+            if self.by_spi.contains_key(&spi) {
+                // 2^-64 per rekey; the peer's retransmissions then fail and the old SA expires.
+                tracing::error!(sa = sa.id.0, "rekeyed IKE SA SPI {spi:016x} already in use");
+                continue;
+            }
+            self.by_spi.insert(spi, sa.id);
+            self.sas.insert(sa.id, sa);
+        }
+        for (from, to) in std::mem::take(&mut self.out.moves) {
+            let children = self
+                .sas
+                .get_mut(&from)
+                .map(|s| std::mem::take(&mut s.children))
+                .unwrap_or_default();
+            if let Some(t) = self.sas.get_mut(&to) {
+                t.children.extend(children);
+            }
+        }
+    }
+
+    /// Remember the connection's dpd/close action for an SA that went down.
+    fn queue_action(&mut self, sa: &IkeSa, reason: &DownReason) {
+        if sa.life.rekeyed {
+            return;
+        }
+        let lc = &sa.conn.lifecycle;
+        let action = match reason {
+            DownReason::Timeout { .. } => lc.dpd_action,
+            DownReason::PeerDelete => lc.close_action,
+            _ => SaAction::None,
+        };
+        if action != SaAction::None {
+            tracing::info!(
+                sa = sa.id.0,
+                "IKE_SA {} down ({reason:?}): action {action:?}",
+                sa.conn.name
+            );
+            self.actions.push((sa.conn.name.clone(), action));
+        }
+    }
+
+    fn run_actions(&mut self, now: Instant) {
+        for (name, action) in std::mem::take(&mut self.actions) {
+            let up = self
+                .sas
+                .values()
+                .any(|s| s.conn.name == name && s.dead.is_none() && !s.life.rekeyed);
+            if up {
+                continue;
+            }
+            match action {
+                SaAction::None => {}
+                SaAction::Start => {
+                    if let Err(e) = self.initiate(now, &name) {
+                        tracing::warn!("restarting {name}: {e}");
+                    }
+                }
+                SaAction::Trap => self.install_traps(&name),
+            }
+        }
+    }
+
+    fn install_traps(&mut self, name: &str) {
+        let Some(conn) = self.connections.iter().find(|c| c.name == name).cloned() else {
+            return;
+        };
+        for c in &conn.children {
+            self.out.events.push_back(Event::InstallTrap {
+                connection: conn.name.clone(),
+                child: c.name.clone(),
+                local_ts: c.local_ts.clone(),
+                remote_ts: c.remote_ts.clone(),
+            });
+        }
+    }
+
+    /// Run the connections' `start_action`s: initiate (`start`) or install trap policies
+    /// (`trap`). Call once after creating the endpoint (and after adding connections).
+    pub fn start(&mut self, now: Instant) {
+        let conns: Vec<(String, SaAction)> = self
+            .connections
+            .iter()
+            .map(|c| (c.name.clone(), c.lifecycle.start_action))
+            .collect();
+        for (name, action) in conns {
+            match action {
+                SaAction::None => {}
+                SaAction::Start => {
+                    if let Err(e) = self.initiate(now, &name) {
+                        tracing::warn!("start_action of {name}: {e}");
+                    }
+                }
+                SaAction::Trap => self.install_traps(&name),
+            }
+        }
+    }
+
+    /// The data plane saw traffic for a trap policy of `connection`/`child`: bring the child up
+    /// (a new IKE SA, or CREATE_CHILD_SA on the established one). Repeated acquires while it is
+    /// being set up are ignored.
+    pub fn handle_acquire(&mut self, now: Instant, connection: &str, child: &str) {
+        if let Err(e) = self.initiate_child(now, connection, child, true) {
+            tracing::warn!("acquire for {connection}/{child}: {e}");
+        }
+        self.run_actions(now);
+    }
+
+    /// A data-plane expiry for the Child SA with this inbound SPI.
+    pub fn handle_esp_notice(&mut self, now: Instant, notice: EspNotice) {
+        let (spi_in, hard) = match notice {
+            EspNotice::SoftExpire { spi_in } => (spi_in, false),
+            EspNotice::HardExpire { spi_in } => (spi_in, true),
+        };
+        let Some(id) = self
+            .sas
+            .values()
+            .find(|s| s.children.iter().any(|c| c.status.spi_in == spi_in))
+            .map(|s| s.id)
+        else {
+            tracing::debug!("expiry notice for unknown Child SA {spi_in:08x}");
+            return;
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            let mut ctx = ctx!(self, now);
+            crate::tasks::rekey::esp_notice(sa, &mut ctx, spi_in, hard);
+        }
+        self.reap(id);
+        self.run_actions(now);
+    }
+
+    /// The established, not yet replaced IKE SA of a connection.
+    fn established_sa(&self, connection: &str) -> Option<SaId> {
+        self.sas
+            .values()
+            .find(|s| {
+                s.conn.name == connection
+                    && s.state == IkeState::Established
+                    && !s.life.rekeyed
+                    && s.dead.is_none()
+            })
+            .map(|s| s.id)
+    }
+
+    fn initiate_child(
+        &mut self,
+        now: Instant,
+        connection: &str,
+        child: &str,
+        acquire: bool,
+    ) -> Result<(), String> {
+        let Some(id) = self.established_sa(connection) else {
+            let connecting = self
+                .sas
+                .values()
+                .any(|s| s.conn.name == connection && s.initiator && s.dead.is_none());
+            if acquire && connecting {
+                return Ok(());
+            }
+            return self.initiate(now, connection);
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
+        let cfg = sa
+            .conn
+            .children
+            .iter()
+            .position(|c| c.name == child)
+            .ok_or_else(|| format!("connection {connection} has no child {child}"))?;
+        if acquire && sa.children.iter().any(|c| c.life.cfg == cfg) {
+            return Ok(());
+        }
+        crate::tasks::rekey::queue_child(sa, cfg);
+        let mut ctx = ctx!(self, now);
+        crate::tasks::rekey::start_queued(sa, &mut ctx);
+        self.reap(id);
+        Ok(())
+    }
+
+    fn lifecycle_command(
+        &mut self,
+        now: Instant,
+        connection: &str,
+        child: Option<&str>,
+    ) -> Result<(), String> {
+        let ids: Vec<SaId> = self
+            .sas
+            .values()
+            .filter(|s| s.conn.name == connection && s.state == IkeState::Established)
+            .filter(|s| !s.life.rekeyed)
+            .map(|s| s.id)
+            .collect();
+        if ids.is_empty() {
+            return Err(format!("no established IKE SA for connection {connection}"));
+        }
+        for id in ids {
+            let Some(sa) = self.sas.get_mut(&id) else {
+                continue;
+            };
+            match child {
+                None => crate::tasks::rekey::queue(sa, crate::tasks::rekey::Queued::RekeyIke),
+                Some(name) => {
+                    let spis: Vec<u32> = sa
+                        .children
+                        .iter()
+                        .filter(|c| c.status.name == name)
+                        .map(|c| c.status.spi_in)
+                        .collect();
+                    if spis.is_empty() {
+                        return Err(format!("no Child SA {name} on {connection}"));
+                    }
+                    for spi in spis {
+                        crate::tasks::rekey::queue(sa, crate::tasks::rekey::Queued::RekeyChild(spi));
+                    }
+                }
+            }
+            let mut ctx = ctx!(self, now);
+            crate::tasks::rekey::start_queued(sa, &mut ctx);
+            self.reap(id);
+        }
+        Ok(())
     }
 }

@@ -26,6 +26,10 @@ pub(crate) struct Ctx<'a> {
     pub out: &'a mut Output,
     /// Wall-clock time (Unix seconds) for certificate validity.
     pub unix_now: i64,
+    /// The endpoint's SA handle counter (IKE SAs created by a rekey take their handle here).
+    pub next_id: &'a mut u64,
+    /// Virtual IP leases of the remote-access pools (`cp`).
+    pub leases: &'a mut crate::cp::Leases,
 }
 
 /// Output queues of the endpoint.
@@ -33,6 +37,10 @@ pub(crate) struct Ctx<'a> {
 pub(crate) struct Output {
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
+    /// IKE SAs created by a rekey, for the endpoint to adopt.
+    pub new_sas: Vec<IkeSa>,
+    /// (from, to): move the children of IKE SA `from` to `to` (rekey collision outcome).
+    pub moves: Vec<(SaId, SaId)>,
 }
 
 /// What the peer announced in IKE_SA_INIT.
@@ -61,6 +69,8 @@ pub(crate) struct Outstanding {
 #[derive(Clone, Debug)]
 pub(crate) struct ChildSa {
     pub status: ChildSaStatus,
+    /// Rekey/expiry timers and rekey state.
+    pub life: crate::tasks::rekey::ChildLife,
 }
 
 /// A decrypted (and reassembled) message.
@@ -116,6 +126,10 @@ pub(crate) struct IkeSa {
     pub initial_contact: bool,
     /// Set when the SA is finished; the endpoint reaps it and emits the events.
     pub dead: Option<DownReason>,
+    /// PPK / multiple-auth / RFC 9593 negotiation state (`pqauth`).
+    pub pqauth: crate::pqauth::SaState,
+    /// Rekeying, expiry and queued lifecycle exchanges.
+    pub life: crate::tasks::rekey::IkeLife,
 }
 
 /// Hex for debug logs.
@@ -171,6 +185,8 @@ impl IkeSa {
             delete_queued: false,
             initial_contact: false,
             dead: None,
+            pqauth: Default::default(),
+            life: Default::default(),
         }
     }
 
@@ -333,6 +349,15 @@ impl IkeSa {
     ) -> Result<Vec<Vec<u8>>, IkeError> {
         let mid = self.next_request_mid;
         let header = self.header(exchange, false, mid);
+        // Remote access: CP(CFG_REQUEST) in our first IKE_AUTH request (`cp`).
+        let cp = crate::cp::request_payloads(self, exchange);
+        let with_cp;
+        let payloads = if cp.is_empty() {
+            payloads
+        } else {
+            with_cp = [payloads, &cp].concat();
+            &with_cp[..]
+        };
         let packets = self.build(ctx, &header, payloads)?;
         self.log_message(ctx, "sending", &header, payloads, packets.len());
         self.transmit(ctx, &packets);
@@ -356,6 +381,15 @@ impl IkeSa {
         payloads: &[Payload],
     ) -> Result<Vec<Vec<u8>>, IkeError> {
         let header = self.header(exchange, true, mid);
+        // Remote access: the CP(CFG_REPLY) prepared for this IKE_AUTH response (`cp`).
+        let cp = crate::cp::response_payloads(self, exchange, payloads);
+        let with_cp;
+        let payloads = if cp.is_empty() {
+            payloads
+        } else {
+            with_cp = [payloads, &cp].concat();
+            &with_cp[..]
+        };
         let packets = self.build(ctx, &header, payloads)?;
         self.log_message(ctx, "sending", &header, payloads, packets.len());
         self.transmit(ctx, &packets);
@@ -368,13 +402,19 @@ impl IkeSa {
     pub fn deadline(&self, cfg: &EndpointConfig) -> Option<Instant> {
         let mut d = self.outstanding.as_ref().map(|o| o.deadline);
         let mut add = |t: Instant| d = Some(d.map_or(t, |x| x.min(t)));
-        if !self.initiator && self.state != IkeState::Established {
+        // Half-open = never established (an SA we are deleting is in state Deleting, not half-open).
+        if !self.initiator && self.established_at.is_none() {
             add(self.created_at + cfg.half_open_timeout);
         }
-        if let (Some(iv), IkeState::Established, None) =
-            (cfg.dpd_interval, &self.state, &self.outstanding)
-        {
+        if let (Some(iv), IkeState::Established, None) = (
+            crate::tasks::rekey::dpd_interval(self, cfg),
+            &self.state,
+            &self.outstanding,
+        ) {
             add(self.last_activity + iv);
+        }
+        if let Some(t) = crate::tasks::rekey::deadline(self) {
+            add(t);
         }
         d
     }
@@ -382,11 +422,15 @@ impl IkeSa {
     /// Run expired timers: retransmit with backoff or give up; half-open expiry; liveness checks.
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         if !self.initiator
-            && self.state != IkeState::Established
+            && self.established_at.is_none()
             && ctx.now >= self.created_at + ctx.cfg.half_open_timeout
         {
             tracing::info!(sa = self.id.0, "half-open IKE SA timed out, dropping it");
             self.finish(DownReason::LocalError("half-open IKE SA timed out".into()));
+            return;
+        }
+        crate::tasks::rekey::on_timeout(self, ctx);
+        if self.dead.is_some() {
             return;
         }
         if let Some(out) = &mut self.outstanding {
@@ -418,7 +462,9 @@ impl IkeSa {
             }
             return;
         }
-        if let (Some(iv), IkeState::Established) = (ctx.cfg.dpd_interval, &self.state) {
+        if let (Some(iv), IkeState::Established) =
+            (crate::tasks::rekey::dpd_interval(self, ctx.cfg), &self.state)
+        {
             if ctx.now >= self.last_activity + iv {
                 crate::tasks::informational::start_liveness(self, ctx);
             }
@@ -443,6 +489,7 @@ impl IkeSa {
             self.delete_queued = false;
             crate::tasks::informational::start_delete(self, ctx);
         }
+        crate::tasks::rekey::after_input(self, ctx);
     }
 
     fn handle_response(
@@ -690,7 +737,10 @@ impl IkeSa {
 
     /// Snapshot for `status()`.
     pub fn status(&self) -> IkeSaStatus {
-        let mut transforms = IkeTransforms::default();
+        let mut transforms = IkeTransforms {
+            ppk: self.pqauth.ppk_used.clone(),
+            ..Default::default()
+        };
         if let Some(a) = self.algs {
             transforms.encr = crate::names::encr_name(a.encr, a.key_bits);
             transforms.integ = if a.integ == 0 {

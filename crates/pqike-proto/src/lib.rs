@@ -9,6 +9,8 @@
 //! 2. Feed input: [`Endpoint::handle_datagram`] for every UDP datagram received on the IKE or NAT-T
 //!    port, [`Endpoint::handle_command`] for user commands (initiate, terminate), and
 //!    [`Endpoint::handle_timeout`] whenever the deadline from [`Endpoint::poll_timeout`] passes.
+//!    Also: [`Endpoint::start`] once (start/trap actions), [`Endpoint::handle_esp_notice`] for the
+//!    data plane's soft/hard expiries and [`Endpoint::handle_acquire`] for traffic hitting a trap.
 //! 3. After each input, drain output: [`Endpoint::poll_transmit`] until `None` (send each datagram),
 //!    [`Endpoint::poll_event`] until `None` (install Child SAs, log state changes), then re-arm the
 //!    timer with [`Endpoint::poll_timeout`].
@@ -28,9 +30,18 @@
 //!   reassembly), `auth` (identities, PSK, RFC 7427 signatures), `certs` (peer chain and
 //!   identity), [`notify`] (every error's notify in one place, message summaries).
 //! * `tasks`: `ike_init`, `intermediate` (RFC 9242/9370 rounds), `ike_auth`, `child`,
-//!   `informational`, dispatched by an enum of pending continuations.
+//!   `informational`, dispatched by an enum of pending continuations; the SA lifecycle in
+//!   `create_child` (CREATE_CHILD_SA for new children, Child and IKE SA rekeys, IKE_FOLLOWUP_KE
+//!   rounds), `rekey_ike` (the new IKE SA, collisions) and `rekey` (timers with jitter, expiry,
+//!   the one-request queue, RFC 7296 §2.8.1 collision rule, Child SA PFS info).
+//! * `cp`: remote access (configuration payload, address pools, RFC 8983).
 //! * [`keymat`], [`proposal`], [`ts`], [`names`]: key schedule, negotiation, traffic selectors
 //!   and display names.
+//! * Post-quantum authentication: `ppk` (RFC 8784 PPK_ID format, SK_d/SK_pi/SK_pr update, the
+//!   RFC 9867 confirmation), `tasks::ppk_int` (RFC 9867 PPK round in IKE_INTERMEDIATE), `pqauth`
+//!   (USE_PPK / USE_PPK_INT / MULTIPLE_AUTH_SUPPORTED / SUPPORTED_AUTH_METHODS negotiation state),
+//!   `auth_methods` (RFC 9593 lists); ML-DSA / SLH-DSA AUTH is RFC 7427 method 14 in `auth`,
+//!   and RFC 4739 second rounds (`AuthExtensions::local2` / `remote2`) live in `tasks::ike_auth`.
 //!
 //! Certificate validity needs wall-clock time: call [`Endpoint::set_wall_clock`] (otherwise the
 //! system clock is read for that one check).
@@ -38,8 +49,10 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod auth_methods;
 mod certs;
 pub mod config;
+mod cp;
 mod crypto_ctx;
 mod endpoint;
 mod fragment;
@@ -47,6 +60,8 @@ mod ike_sa;
 pub mod keymat;
 pub mod names;
 pub mod notify;
+mod ppk;
+mod pqauth;
 pub mod proposal;
 mod tasks;
 pub mod ts;
@@ -89,6 +104,55 @@ pub enum Command {
     },
     /// Delete one IKE SA.
     TerminateSa(SaId),
+    /// Create one child of a connection: on its established IKE SA with CREATE_CHILD_SA, or by
+    /// initiating the connection when it has none.
+    InitiateChild {
+        /// Connection name.
+        connection: String,
+        /// Child config name.
+        child: String,
+    },
+    /// Rekey the Child SAs of the named child config (all IKE SAs of the connection).
+    RekeyChild {
+        /// Connection name.
+        connection: String,
+        /// Child config name.
+        child: String,
+    },
+    /// Rekey the IKE SAs of a connection.
+    RekeyIke {
+        /// Connection name.
+        connection: String,
+    },
+}
+
+/// Expiry reported by the data plane for a Child SA, by its inbound SPI
+/// ([`Endpoint::handle_esp_notice`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EspNotice {
+    /// Soft limit (bytes, packets, sequence numbers): rekey the child now.
+    SoftExpire {
+        /// Inbound SPI.
+        spi_in: u32,
+    },
+    /// Hard limit: the SA carries no more traffic; the engine deletes it.
+    HardExpire {
+        /// Inbound SPI.
+        spi_in: u32,
+    },
+}
+
+/// A virtual IP assigned to us by the peer (remote access client, RFC 7296 §3.15).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualIp {
+    /// Assigned address.
+    pub addr: std::net::IpAddr,
+    /// Prefix length (IPv6) or netmask length (IPv4, 32 if none given).
+    pub prefix: u8,
+    /// DNS servers.
+    pub dns: Vec<std::net::IpAddr>,
+    /// Split-tunnel subnets (INTERNAL_IP4/6_SUBNET).
+    pub split: Vec<(std::net::IpAddr, u8)>,
 }
 
 /// Child SA keys and parameters handed to a data plane (the install event).
@@ -184,6 +248,20 @@ pub enum Event {
     },
     /// Install a Child SA into the data plane.
     InstallChildSa(ChildSaKeys),
+    /// Install a Child SA that replaces another (a rekey we answered) for inbound traffic only:
+    /// its outbound direction waits for [`Event::ActivateChildSa`], so we keep sending on the old
+    /// SA until the peer, which deletes the old SA only after installing the new one (RFC 7296
+    /// §2.8), has the new inbound SA. No packet is lost to the gap between the two installs.
+    InstallChildSaInbound(ChildSaKeys),
+    /// Start sending on the Child SA installed by [`Event::InstallChildSaInbound`].
+    ActivateChildSa {
+        /// IKE SA.
+        ike_sa: SaId,
+        /// Inbound SPI.
+        spi_in: u32,
+        /// Outbound SPI.
+        spi_out: u32,
+    },
     /// Remove a Child SA (by inbound and outbound SPI).
     RemoveChildSa {
         /// IKE SA.
@@ -192,6 +270,35 @@ pub enum Event {
         spi_in: u32,
         /// Outbound SPI.
         spi_out: u32,
+    },
+    /// An IKE SA was rekeyed: its children now belong to `new` (the data plane keys Child SAs
+    /// by SPI, so nothing changes there); `old` goes down shortly (its `IkeDown` follows).
+    IkeRekeyed {
+        /// Replaced IKE SA.
+        old: SaId,
+        /// Its successor.
+        new: SaId,
+    },
+    /// Install trap policies for a child with `start_action`/`close_action`/`dpd_action` =
+    /// trap: traffic matching them is reported with [`Endpoint::handle_acquire`].
+    InstallTrap {
+        /// Connection name.
+        connection: String,
+        /// Child config name.
+        child: String,
+        /// Local TS.
+        local_ts: Vec<TrafficSelector>,
+        /// Remote TS.
+        remote_ts: Vec<TrafficSelector>,
+    },
+    /// Remote access client: the peer assigned us a virtual IP (apply it to the TUN device).
+    VirtualIp {
+        /// IKE SA.
+        sa: SaId,
+        /// Connection name.
+        connection: String,
+        /// Address and attributes.
+        vip: VirtualIp,
     },
     /// A protocol exchange completed (for logs and the demo): e.g. "IKE_SA_INIT", with a summary
     /// such as "request 1 [ SA KE No N(NATD_S_IP) ... ]".
@@ -230,6 +337,8 @@ pub struct IkeTransforms {
     pub prf: String,
     /// Every KE round in order: type-4 method first, then ADDKE1..7 that ran.
     pub ke: Vec<String>,
+    /// The PPK_ID mixed into the keys (RFC 8784 / RFC 9867), if any.
+    pub ppk: Option<String>,
 }
 
 /// Status of one Child SA.

@@ -35,6 +35,8 @@ fn responder() -> Endpoint {
         childless: Childless::Allow,
         send_certreq: false,
         ike_lifetime: Duration::from_secs(3600),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
     };
     Endpoint::new(
         EndpointConfig::default(),
@@ -233,6 +235,8 @@ fn match_all_conn() -> ConnectionConfig {
         childless: Childless::Allow,
         send_certreq: false,
         ike_lifetime: Duration::from_secs(3600),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
     }
 }
 

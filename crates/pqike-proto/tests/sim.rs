@@ -378,11 +378,14 @@ fn connection(initiator: bool, proposals: Vec<ProposalConfig>) -> ConnectionConf
         childless: Childless::Allow,
         send_certreq: false,
         ike_lifetime: Duration::from_secs(3600 * 4),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
     }
 }
 
 fn psk(secret: &[u8]) -> Credentials {
     Credentials {
+        ppks: Vec::new(),
         psks: vec![(
             vec![
                 Identity::Fqdn("a.example".into()),
@@ -622,11 +625,16 @@ fn childless_ike_sa() {
     let mut p = pair_with(i, connection(false, x25519()), Net::new(23));
     p.initiate();
     assert_eq!((p.ups(0).len(), p.ups(1).len()), (1, 1));
-    assert!(p.installs(0).is_empty() && p.installs(1).is_empty());
     assert!(!p
         .summaries(0)
         .iter()
         .any(|s| s.contains("IKE_AUTH request") && s.contains("TSi")));
+    // RFC 6023 §3 / strongSwan's childless = force: the child follows in CREATE_CHILD_SA.
+    assert_eq!((p.installs(0).len(), p.installs(1).len()), (1, 1));
+    assert!(p
+        .summaries(0)
+        .iter()
+        .any(|s| s.contains("CREATE_CHILD_SA request 2")));
 }
 
 #[test]

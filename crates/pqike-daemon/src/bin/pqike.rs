@@ -38,6 +38,33 @@ enum Cmd {
         /// Connection name.
         name: String,
     },
+    /// Generate a test PKI (root, intermediates, end-entities) of one key type, including
+    /// ML-DSA and SLH-DSA: `pqike pki --out DIR --type mldsa65 --ee a.example --ee b.example`.
+    Pki {
+        /// Output directory (lab/pki.sh layout: ca.pem, int1.pem.., NAME.pem, *.key.pem).
+        #[arg(long)]
+        out: PathBuf,
+        /// Key type: mldsa44/65/87, slh-dsa-sha2-128s (.. shake-256f), ecdsa-p256/p384/p521,
+        /// ed25519, rsa2048/3072/4096.
+        #[arg(long = "type", default_value = "mldsa65")]
+        key_type: String,
+        /// Number of intermediate CAs.
+        #[arg(long, default_value_t = 1)]
+        intermediates: usize,
+        /// End-entity name (CN and dNSName); repeat for several.
+        #[arg(long = "ee", required = true)]
+        ee: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// Run the interop matrix against real peers (root; runs `pqike-lab`, see crates/pqike-lab).
+    #[command(disable_help_flag = true)]
+    Interop {
+        /// Options of pqike-lab: --filter, --peer, --ci, --out, --list, --keep-pcap, --help.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run an initiator and a responder in this process over loopback UDP and show the handshake.
     Demo {
         /// IKE proposal (strongSwan syntax), e.g. aes256gcm16-prfsha384-mlkem768.
@@ -112,6 +139,32 @@ fn main() -> ExitCode {
             Ok(r) => fail(&r.error.unwrap_or_default()),
             Err(e) => fail(&e),
         },
+        Cmd::Pki {
+            out,
+            key_type,
+            intermediates,
+            ee,
+            days,
+        } => {
+            let key = match pqike_daemon::pki_cmd::parse_key_type(&key_type) {
+                Ok(k) => k,
+                Err(e) => return fail(&e),
+            };
+            match pqike_daemon::pki_cmd::run(&pqike_daemon::pki_cmd::PkiOptions {
+                out: &out,
+                key,
+                intermediates,
+                end_entities: &ee,
+                days,
+            }) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Cmd::Interop { args } => interop(&args),
         Cmd::Demo {
             proposal,
             esp_proposal,
@@ -135,4 +188,19 @@ fn main() -> ExitCode {
 fn fail(msg: &str) -> ExitCode {
     eprintln!("pqike: {msg}");
     ExitCode::FAILURE
+}
+
+/// `pqike interop ...`: exec pqike-lab (next to this binary, else from PATH).
+fn interop(args: &[String]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let lab = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("pqike-lab")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("pqike-lab"));
+    let err = std::process::Command::new(&lab).args(args).exec();
+    fail(&format!(
+        "{}: {err} (cargo build --release -p pqike-lab)",
+        lab.display()
+    ))
 }

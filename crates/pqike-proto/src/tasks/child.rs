@@ -23,7 +23,17 @@ pub(crate) struct ChildRequest {
 }
 
 /// RFC 7296 §1.2: the Child SA created in IKE_AUTH has no KE payload, so its proposals carry no
-/// key exchange transforms (RFC 9370 §2.2.3 for ADDKE).
+/// key exchange transforms (RFC 9370 §2.2.3 for ADDKE) - unless both sides announced
+/// CHILD_SA_PFS_INFO_SUPPORTED: then they stay, are negotiated (so a PFS mismatch shows now,
+/// not at the first rekey), and the keys still come from SK_d.
+fn esp_configs_for(sa: &IkeSa, child: &ChildConfig) -> Vec<ProposalConfig> {
+    if sa.life.pfs_info {
+        child.esp_proposals.clone()
+    } else {
+        esp_configs(child)
+    }
+}
+
 fn esp_configs(child: &ChildConfig) -> Vec<ProposalConfig> {
     child
         .esp_proposals
@@ -76,14 +86,18 @@ pub(crate) fn offer(
         return Ok(None);
     };
     if sa.conn.children.len() > 1 {
-        tracing::warn!(
+        tracing::debug!(
             sa = sa.id.0,
-            "only the first child ({}) is created in IKE_AUTH",
+            "first child ({}) in IKE_AUTH, the others follow with CREATE_CHILD_SA",
             child.name
         );
     }
     let spi = new_spi(ctx.rng)?;
-    let proposals = build_proposals(&esp_configs(child), ProtocolId::ESP, &spi.to_be_bytes());
+    let proposals = build_proposals(
+        &esp_configs_for(sa, child),
+        ProtocolId::ESP,
+        &spi.to_be_bytes(),
+    );
     let mut payloads = Vec::new();
     if child.mode == IpsecMode::Transport {
         payloads.push(Payload::Notify(Notify::new(
@@ -157,11 +171,21 @@ pub(crate) fn respond(
             (!ni.is_empty() && !nr.is_empty()).then_some((i, ni, nr))
         })
         .ok_or(IkeError::TsUnacceptable)?;
+    // Remote access: the client's side is its virtual IP (RFC 7296 §2.19).
+    let n_tsi = crate::cp::narrow_to_vips(sa, n_tsi);
+    if n_tsi.is_empty() {
+        return Err(IkeError::TsUnacceptable);
+    }
     let child = &conn.children[cfg];
     let crypto = ctx.crypto;
+    let offered = if sa.life.pfs_info {
+        props.clone()
+    } else {
+        strip_ke(props)
+    };
     let mut sel = select(
-        &strip_ke(props),
-        &esp_configs(child),
+        &offered,
+        &esp_configs_for(sa, child),
         ProtocolId::ESP,
         &|t, id| supported(crypto, t, id),
     )
@@ -211,7 +235,7 @@ pub(crate) fn complete(
     let (props, tsi, tsr) = child_payloads(payloads)
         .ok_or_else(|| IkeError::Syntax("no child SA in response".into()))?;
     let sel = accept_reply(props, &req.proposals).ok_or(IkeError::NoProposal)?;
-    if sel.ke.is_some_and(|k| k != KeMethod::NONE) {
+    if sel.ke.is_some_and(|k| k != KeMethod::NONE) && !sa.life.pfs_info {
         return Err(IkeError::NoProposal);
     }
     // RFC 7296 §2.9: the responder may only narrow.
@@ -237,7 +261,7 @@ pub(crate) fn complete(
     )
 }
 
-/// KEYMAT (RFC 7296 §2.17: i->r encr | integ, then r->i encr | integ) and the install event.
+/// The IKE_AUTH child: KEYMAT from SK_d and the IKE_SA_INIT nonces, no PFS (§2.17).
 #[allow(clippy::too_many_arguments)]
 fn install(
     sa: &mut IkeSa,
@@ -249,6 +273,30 @@ fn install(
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
     mode: IpsecMode,
+) -> Result<(), IkeError> {
+    let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+    install_keyed(
+        sa, ctx, cfg, sel, spi_in, spi_out, local_ts, remote_ts, mode, &[], &ni, &nr,
+    )
+}
+
+/// KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) | ...]) (RFC 7296 §2.17, RFC 9370 §2.2.4;
+/// i->r encr | integ, then r->i encr | integ) and the install event. `ni`/`nr` are the nonces of
+/// the exchange that created the child.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn install_keyed(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    cfg: usize,
+    sel: &Selected,
+    spi_in: u32,
+    spi_out: u32,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+    mode: IpsecMode,
+    shared: &[&[u8]],
+    ni: &[u8],
+    nr: &[u8],
 ) -> Result<(), IkeError> {
     let child = sa
         .conn
@@ -263,7 +311,7 @@ fn install(
         .ok_or_else(|| IkeError::Config("ESP algorithms have no key lengths".into()))?;
     let prf = sa.prf(ctx.crypto)?;
     let keys = sa.keys()?;
-    let keymat = child_keymat(prf, &keys.sk_d, &[], &sa.ni, &sa.nr, 2 * (ek + ik));
+    let keymat = child_keymat(prf, &keys.sk_d, shared, ni, nr, 2 * (ek + ik));
     let part = |from: usize, len: usize| Zeroizing::new(keymat[from..from + len].to_vec());
     let i_to_r = (part(0, ek), part(ek, ik));
     let r_to_i = (part(ek + ik, ek), part(2 * ek + ik, ik));
@@ -281,6 +329,7 @@ fn install(
         crate::names::encr_name(sel.encr.0, sel.encr.1),
         mode
     );
+    let life = crate::tasks::rekey::child_life(sa, ctx, cfg);
     sa.children.push(ChildSa {
         status: ChildSaStatus {
             name: child.name.clone(),
@@ -297,6 +346,7 @@ fn install(
             remote_ts: remote_ts.clone(),
             installed_at: ctx.now,
         },
+        life,
     });
     ctx.out.events.push_back(Event::InstallChildSa(ChildSaKeys {
         ike_sa: sa.id,
@@ -315,7 +365,9 @@ fn install(
         local: sa.local,
         remote: sa.remote,
         udp_encap,
-        lifetime: child.lifetime,
+        // The hard lifetime: the engine rekeys before it (data-plane soft limits are the
+        // daemon's to set) and tears the child down when it passes.
+        lifetime: crate::tasks::rekey::child_hard_lifetime(&sa.conn.lifecycle),
     }));
     Ok(())
 }

@@ -222,7 +222,15 @@ fn send(sa: &mut IkeSa, ctx: &mut Ctx<'_>, st: InitState) -> Result<(), IkeError
             NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
             vec![],
         )));
+    } else if crate::pqauth::wants_ppk_int(&sa.conn) {
+        // RFC 9867 §3: PPK in IKE_INTERMEDIATE needs RFC 9242 even without additional KEs.
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+            vec![],
+        )));
     }
+    payloads.extend(crate::pqauth::init_request_notifies(&sa.conn));
+    payloads.extend(crate::tasks::rekey::pfs_info_notify(&sa.conn));
     let packets = sa.send_request(
         ctx,
         ExchangeType::IKE_SA_INIT,
@@ -316,6 +324,8 @@ pub(crate) fn process_response(
     sa.spi_r = msg.header.spi_r;
     sa.nr = nonce;
     sa.peer = peer_support(payloads);
+    crate::tasks::rekey::note_pfs_info(sa, payloads);
+    crate::pqauth::init_response_received(sa, payloads);
     detect_nat(sa, ctx.crypto, payloads, sa.spi_r);
     sa.init_response = raw.to_vec();
     set_algorithms(sa, &selected)?;
@@ -337,7 +347,10 @@ pub(crate) fn process_response(
 
 /// After IKE_SA_INIT or an IKE_INTERMEDIATE round: the next round or IKE_AUTH.
 pub(crate) fn next_exchange(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
-    if sa.addke_pending.is_empty() {
+    if crate::tasks::ppk_int::due(sa) {
+        // RFC 9867: the PPK round is the last IKE_INTERMEDIATE before IKE_AUTH.
+        crate::tasks::ppk_int::start(sa, ctx)
+    } else if sa.addke_pending.is_empty() {
         sa.state = IkeState::Authenticating;
         crate::tasks::ike_auth::start(sa, ctx)
     } else {
@@ -448,6 +461,8 @@ pub(crate) fn respond(
     sa.ni = nonce;
     sa.nr = random(ctx.rng, NONCE_LEN)?;
     sa.peer = peer_support(payloads);
+    crate::tasks::rekey::note_pfs_info(sa, payloads);
+    crate::pqauth::init_request_received(sa, payloads);
     detect_nat(sa, ctx.crypto, payloads, 0);
     set_algorithms(sa, &selected)?;
     derive_initial(sa, ctx, shared.as_bytes())?;
@@ -470,12 +485,20 @@ pub(crate) fn respond(
         )));
     }
     reply.push(hash_algs_notify());
-    if sa.peer.intermediate && !sa.addke_pending.is_empty() {
+    // RFC 9867 §3: a PPK in IKE_INTERMEDIATE also needs the exchange.
+    let ppk_int = crate::pqauth::wants_ppk_int(&conn) && sa.pqauth.peer_use_ppk_int;
+    let intermediate = sa.peer.intermediate && (!sa.addke_pending.is_empty() || ppk_int);
+    if intermediate {
         reply.push(Payload::Notify(Notify::new(
             NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
             vec![],
         )));
     }
+    reply.extend(crate::pqauth::init_response_notifies(sa, intermediate));
+    if sa.life.pfs_info {
+        reply.extend(crate::tasks::rekey::pfs_info_notify(&sa.conn));
+    }
+    crate::pqauth::defer_auth_methods(sa, intermediate);
     if conn.childless != Childless::Never {
         reply.push(Payload::Notify(Notify::new(
             NotifyType::CHILDLESS_IKEV2_SUPPORTED,

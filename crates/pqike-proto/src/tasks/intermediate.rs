@@ -22,14 +22,14 @@ pub(crate) struct RoundState {
 
 /// Which IntAuth chain a message belongs to.
 #[derive(Clone, Copy)]
-enum Chain {
+pub(crate) enum Chain {
     Initiator,
     Responder,
 }
 
 /// Fold one IKE_INTERMEDIATE message into its chain with the current SK_pi / SK_pr
 /// (RFC 9242 §3.3.2), computed from the logical message so fragmentation does not matter.
-fn fold(
+pub(crate) fn fold(
     sa: &mut IkeSa,
     ctx: &Ctx<'_>,
     header: &Header,
@@ -58,7 +58,7 @@ fn fold(
 }
 
 /// Fold a message we are about to send (no unencrypted payloads).
-fn fold_outgoing(
+pub(crate) fn fold_outgoing(
     sa: &mut IkeSa,
     ctx: &Ctx<'_>,
     header: &Header,
@@ -172,6 +172,7 @@ pub(crate) fn process_response(
         &msg.inner,
         Chain::Responder,
     )?;
+    crate::pqauth::intermediate_response_received(sa, &msg.payloads);
     update_keys(sa, ctx, method, shared.as_bytes())?;
     next_exchange(sa, ctx)
 }
@@ -182,6 +183,10 @@ pub(crate) fn process_request(
     ctx: &mut Ctx<'_>,
     msg: &Received,
 ) -> Result<(), IkeError> {
+    // RFC 9867: the PPK round comes after the RFC 9370 rounds.
+    if crate::tasks::ppk_int::is_ppk_request(sa, msg) {
+        return crate::tasks::ppk_int::process_request(sa, ctx, msg);
+    }
     if sa.state != IkeState::Intermediate {
         return Err(IkeError::Syntax(
             "IKE_INTERMEDIATE outside the initial exchanges".into(),
@@ -211,10 +216,11 @@ pub(crate) fn process_request(
         Chain::Initiator,
     )?;
     let mid = msg.header.message_id;
-    let reply = [Payload::Ke {
+    let mut reply = vec![Payload::Ke {
         method: want,
         data: our_data,
     }];
+    reply.extend(crate::pqauth::intermediate_response_notifies(sa));
     let header = sa.header_for(ExchangeType::IKE_INTERMEDIATE, true, mid);
     fold_outgoing(sa, ctx, &header, &reply, Chain::Responder)?;
     sa.send_response(ctx, ExchangeType::IKE_INTERMEDIATE, mid, &reply)?;

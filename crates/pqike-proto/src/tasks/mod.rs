@@ -13,6 +13,11 @@ pub(crate) mod ike_auth;
 pub(crate) mod ike_init;
 pub(crate) mod informational;
 pub(crate) mod intermediate;
+pub(crate) mod ppk_int;
+// SA lifecycle (issue 5): CREATE_CHILD_SA, IKE_FOLLOWUP_KE, rekey timers and collisions.
+pub(crate) mod create_child;
+pub(crate) mod rekey;
+pub(crate) mod rekey_ike;
 
 /// The continuation of the request we have outstanding.
 pub(crate) enum Pending {
@@ -20,12 +25,16 @@ pub(crate) enum Pending {
     IkeInit(ike_init::InitState),
     /// One IKE_INTERMEDIATE round (RFC 9242 / RFC 9370).
     Intermediate(intermediate::RoundState),
+    /// The RFC 9867 PPK round in IKE_INTERMEDIATE.
+    PpkIntermediate(ppk_int::PpkRound),
     /// IKE_AUTH with the optional initial Child SA.
     IkeAuth(ike_auth::AuthState),
     /// INFORMATIONAL deleting the IKE SA.
     Delete,
     /// Empty INFORMATIONAL (liveness check).
     Liveness,
+    /// CREATE_CHILD_SA / IKE_FOLLOWUP_KE / Child SA delete of the lifecycle tasks.
+    Lifecycle(Box<create_child::Task>),
 }
 
 /// The IKE_SA_INIT response (unencrypted) for the initiator.
@@ -63,12 +72,17 @@ pub(crate) fn process_response(sa: &mut IkeSa, ctx: &mut Ctx<'_>, task: Pending,
             "IKE_SA_INIT task got a protected response".into(),
         )),
         Pending::Intermediate(st) => intermediate::process_response(sa, ctx, st, &msg),
-        Pending::IkeAuth(st) => ike_auth::process_response(sa, ctx, st, &msg),
+        Pending::PpkIntermediate(st) => ppk_int::process_response(sa, ctx, st, &msg),
+        Pending::IkeAuth(st) => {
+            crate::cp::on_reply(sa, ctx, &msg.payloads);
+            ike_auth::process_response(sa, ctx, st, &msg)
+        }
         Pending::Delete => {
             sa.finish(DownReason::LocalDelete);
             Ok(())
         }
         Pending::Liveness => Ok(()),
+        Pending::Lifecycle(t) => create_child::process_response(sa, ctx, *t, &msg),
     };
     if let Err(e) = r {
         fail(sa, e);
@@ -110,17 +124,28 @@ pub(crate) fn process_request(sa: &mut IkeSa, ctx: &mut Ctx<'_>, msg: Received) 
     }
     let r = match exchange {
         ExchangeType::IKE_INTERMEDIATE => intermediate::process_request(sa, ctx, &msg),
-        ExchangeType::IKE_AUTH => ike_auth::process_request(sa, ctx, &msg),
+        ExchangeType::IKE_AUTH => {
+            if sa.life.vips.is_empty() {
+                crate::cp::on_request(sa, ctx, &msg.payloads);
+            }
+            ike_auth::process_request(sa, ctx, &msg)
+        }
         ExchangeType::INFORMATIONAL => informational::process_request(sa, ctx, &msg),
-        // Rekeying and further Child SAs are not handled by this engine: RFC 7296 §1.3 lets a
-        // responder decline with NO_ADDITIONAL_SAS, which keeps the existing SAs intact.
-        ExchangeType::CREATE_CHILD_SA if sa.state == crate::IkeState::Established => {
-            tracing::warn!(
-                sa = sa.id.0,
-                "declining CREATE_CHILD_SA request {mid} (not supported)"
-            );
-            let n = Payload::Notify(Notify::new(NotifyType::NO_ADDITIONAL_SAS, Vec::new()));
-            sa.send_response(ctx, exchange, mid, &[n]).map(|_| ())
+        ExchangeType::CREATE_CHILD_SA
+            if matches!(
+                sa.state,
+                crate::IkeState::Established | crate::IkeState::Deleting
+            ) =>
+        {
+            create_child::process_request(sa, ctx, &msg)
+        }
+        ExchangeType::IKE_FOLLOWUP_KE
+            if matches!(
+                sa.state,
+                crate::IkeState::Established | crate::IkeState::Deleting
+            ) =>
+        {
+            create_child::process_followup_request(sa, ctx, &msg)
         }
         other => {
             tracing::warn!(

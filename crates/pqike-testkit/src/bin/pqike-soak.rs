@@ -3,7 +3,7 @@
 //! rekeyed (IKE and child) over and over. Reports rekeys done, failures and memory per SA.
 //!
 //! `cargo run --release -p pqike-testkit --bin pqike-soak -- [--sas N] [--duration SECS]
-//!  [--lifetime SECS] [--ramp PER_SEC] [--proposal P] [--esp P]`
+//!  [--lifetime SECS] [--life SECS] [--ramp PER_SEC] [--proposal P] [--esp P]`
 //!
 //! Defaults: 1000 SAs, 600 s, rekey time 10 s for IKE and Child SAs (strongSwan-style jitter:
 //! up to 1 s earlier; hard lifetime 11 s), proposal `aes256gcm16-prfsha384-x25519`, ESP
@@ -27,6 +27,8 @@ struct Args {
     sas: usize,
     duration: u64,
     lifetime: u64,
+    /// Hard lifetime (default: rekey + 10 %, strongSwan's default over_time).
+    life: Option<u64>,
     ramp: usize,
     proposal: String,
     esp: String,
@@ -37,6 +39,7 @@ fn args() -> Args {
         sas: 1000,
         duration: 600,
         lifetime: 10,
+        life: None,
         ramp: 200,
         proposal: "aes256gcm16-prfsha384-x25519".into(),
         esp: "aes256gcm16".into(),
@@ -50,6 +53,7 @@ fn args() -> Args {
             "--sas" => a.sas = num() as usize,
             "--duration" => a.duration = num(),
             "--lifetime" => a.lifetime = num(),
+            "--life" => a.life = Some(num()),
             "--ramp" => a.ramp = num() as usize,
             "--proposal" => a.proposal = val.clone(),
             "--esp" => a.esp = val.clone(),
@@ -121,6 +125,9 @@ fn conn(name: &str, initiator: bool, id: &str, a: &Args, peer: SocketAddr) -> Co
         lifecycle: LifecycleConfig {
             ike_rekey_time: lt,
             child_rekey_time: lt,
+            ike_life_time: a.life.map(Duration::from_secs),
+            child_life_time: a.life.map(Duration::from_secs),
+            rand_time: Some(Duration::from_secs(a.lifetime / 10)),
             ..Default::default()
         },
     }
@@ -310,9 +317,26 @@ fn main() {
             .count()
     };
     let missing = a.sas.saturating_sub(est(&st0)) as u64;
+    let hist = |s: &[IkeSaStatus]| {
+        let mut h = [0usize; 3];
+        for x in s.iter().filter(|x| x.state == IkeState::Established) {
+            h[x.children.len().min(2)] += 1;
+        }
+        h
+    };
+    println!(
+        "established IKE SAs by number of children [0, 1, 2+]: initiator {:?}, responder {:?} (2 = mid-rekey)",
+        hist(&st0),
+        hist(&st1)
+    );
     let rss_end = rss_bytes();
     println!("--- pqike-soak result after {} s", a.duration);
-    println!("IKE SAs established with their child: initiator {}, responder {} (want {})", est(&st0), est(&st1), a.sas);
+    println!(
+        "IKE SAs established with their child: initiator {}, responder {} (want {})",
+        est(&st0),
+        est(&st1),
+        a.sas
+    );
     println!(
         "Child SA rekeys: {} (initiator installs - {}), IKE SA rekeys: {} (initiator view) / {} (responder)",
         c[0].child_installs.saturating_sub(a.sas as u64),
@@ -321,9 +345,12 @@ fn main() {
         c[1].ike_rekeys
     );
     println!(
-        "failures: {} (IKE SAs down other than by a delete) + {} missing at the end",
+        "failures: {} IKE SA down events other than a delete (initiator {}, responder {}); {} of {} SAs not established with one child at the end",
         c[0].failures + c[1].failures,
-        missing
+        c[0].failures,
+        c[1].failures,
+        missing,
+        a.sas
     );
     if let Some((_, rss)) = ramp_done {
         println!(

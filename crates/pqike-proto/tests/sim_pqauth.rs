@@ -1,0 +1,1112 @@
+//! Post-quantum authentication in the deterministic two-endpoint simulation: RFC 8784 PPK,
+//! ML-DSA / SLH-DSA certificates (draft-ietf-ipsecme-ikev2-pqc-auth), RFC 9593, RFC 4739 and
+//! RFC 9867. The harness is a trimmed copy of tests/sim.rs (lossless network, fixed latency).
+use pqike_crypto::awslc::AwsLcProvider;
+use pqike_crypto::pkigen::{generate_chain, ChainSpec, EndEntitySpec, KeyType};
+use pqike_crypto::DeterministicRandom;
+use pqike_proto::*;
+use pqike_wire::{ExchangeType, Header, KeMethod, TrafficSelector};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const A: [u8; 4] = [192, 0, 2, 1];
+const B: [u8; 4] = [198, 51, 100, 2];
+
+fn ip(a: [u8; 4]) -> IpAddr {
+    IpAddr::from(a)
+}
+
+/// One datagram as seen on the wire.
+#[derive(Clone, Debug)]
+struct Record {
+    exchange: Option<ExchangeType>,
+    response: bool,
+    len: usize,
+}
+
+struct Pair {
+    eps: [Endpoint; 2],
+    events: [Vec<Event>; 2],
+    in_flight: Vec<(Instant, u64, usize, SocketAddr, SocketAddr, Vec<u8>)>,
+    sent: Vec<Record>,
+    seq: u64,
+    now: Instant,
+    /// Largest IP datagram delivered.
+    mtu: usize,
+}
+
+impl Pair {
+    fn new(
+        cfg: [EndpointConfig; 2],
+        conns: [ConnectionConfig; 2],
+        creds: [Credentials; 2],
+    ) -> Pair {
+        let [c0, c1] = cfg;
+        let [k0, k1] = conns;
+        let [r0, r1] = creds;
+        let crypto: Arc<dyn pqike_crypto::CryptoProvider> = Arc::new(AwsLcProvider::new());
+        let now = Instant::now();
+        let mut eps = [
+            Endpoint::new(
+                c0,
+                vec![k0],
+                r0,
+                crypto.clone(),
+                Box::new(DeterministicRandom::new(1)),
+            ),
+            Endpoint::new(
+                c1,
+                vec![k1],
+                r1,
+                crypto,
+                Box::new(DeterministicRandom::new(2)),
+            ),
+        ];
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        for e in &mut eps {
+            e.set_wall_clock(now, wall);
+        }
+        Pair {
+            eps,
+            events: [Vec::new(), Vec::new()],
+            in_flight: Vec::new(),
+            sent: Vec::new(),
+            seq: 0,
+            now,
+            mtu: 1500,
+        }
+    }
+
+    fn drain(&mut self) {
+        for i in 0..2 {
+            while let Some(t) = self.eps[i].poll_transmit() {
+                let ike = if t.local.port() == 4500 {
+                    t.payload.get(4..).unwrap_or(&[])
+                } else {
+                    &t.payload[..]
+                };
+                let h = Header::decode(ike).ok();
+                self.sent.push(Record {
+                    exchange: h.map(|h| h.exchange),
+                    response: h.is_some_and(|h| h.flags.response),
+                    len: t.payload.len(),
+                });
+                if t.payload.len() + 28 > self.mtu {
+                    continue;
+                }
+                let to = if t.remote.ip() == ip(A) { 0 } else { 1 };
+                self.seq += 1;
+                self.in_flight.push((
+                    self.now + Duration::from_millis(10),
+                    self.seq,
+                    to,
+                    t.remote,
+                    t.local,
+                    t.payload,
+                ));
+            }
+            while let Some(e) = self.eps[i].poll_event() {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    /// Run until nothing is in flight or scheduled within the next 10 minutes of simulated
+    /// time (established SAs keep rekey timers hours ahead).
+    fn drive(&mut self) {
+        let horizon = self.now + Duration::from_secs(600);
+        for _ in 0..100_000 {
+            self.drain();
+            let next_packet = self.in_flight.iter().map(|p| p.0).min();
+            let next_timer = self.eps.iter().filter_map(Endpoint::poll_timeout).min();
+            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
+                return;
+            };
+            if next > horizon {
+                return;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            let mut due: Vec<_> = Vec::new();
+            let mut i = 0;
+            while i < self.in_flight.len() {
+                if self.in_flight[i].0 <= now {
+                    due.push(self.in_flight.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            due.sort_by_key(|p| (p.0, p.1));
+            for (_, _, to, local, remote, data) in due {
+                self.eps[to].handle_datagram(now, local, remote, &data);
+            }
+            for ep in &mut self.eps {
+                if ep.poll_timeout().is_some_and(|t| t <= now) {
+                    ep.handle_timeout(now);
+                }
+            }
+        }
+        panic!("simulation did not become idle");
+    }
+
+    fn initiate(&mut self) {
+        self.eps[0]
+            .handle_command(
+                self.now,
+                Command::Initiate {
+                    connection: "c".into(),
+                },
+            )
+            .unwrap();
+        self.drive();
+    }
+
+    fn ups(&self, i: usize) -> usize {
+        self.events[i]
+            .iter()
+            .filter(|e| matches!(e, Event::IkeUp { .. }))
+            .count()
+    }
+
+    fn downs(&self, i: usize) -> Vec<&DownReason> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                Event::IkeDown { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn installs(&self, i: usize) -> Vec<&ChildSaKeys> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                Event::InstallChildSa(k) => Some(k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn summaries(&self, i: usize) -> Vec<&str> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Exchange { summary, .. } => Some(summary.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn summary(&self, i: usize, needle: &str) -> String {
+        self.summaries(i)
+            .into_iter()
+            .find(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in {:?}", self.summaries(i)))
+            .to_string()
+    }
+
+    fn assert_up_with_child(&self) -> (&ChildSaKeys, &ChildSaKeys) {
+        assert_eq!(self.ups(0), 1, "initiator events: {:?}", self.events[0]);
+        assert_eq!(self.ups(1), 1, "responder events: {:?}", self.events[1]);
+        let (a, b) = (self.installs(0), self.installs(1));
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert_eq!(a[0].key_in, b[0].key_out);
+        assert_eq!(a[0].key_out, b[0].key_in);
+        (a[0], b[0])
+    }
+}
+
+// ------------------------------------------------------------------ log capture
+
+/// Captures the engine's log lines (tracing) of the current test thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Run `f` with a debug-level subscriber writing into the returned buffer.
+fn with_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let logs = Logs::default();
+    let w = logs.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || w.clone())
+        .finish();
+    let out = tracing::subscriber::with_default(sub, f);
+    (out, logs.text())
+}
+
+// ------------------------------------------------------------------ configuration helpers
+
+fn ike_proposal(ke: &[KeMethod], addke: &[&[KeMethod]]) -> ProposalConfig {
+    let mut p = ProposalConfig {
+        encr: vec![(20, Some(256))],
+        prf: vec![6],
+        ke: ke.to_vec(),
+        ..Default::default()
+    };
+    for (i, l) in addke.iter().enumerate() {
+        p.addke[i] = l.to_vec();
+    }
+    p
+}
+
+fn net16(a: [u8; 4]) -> TrafficSelector {
+    TrafficSelector {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 65535,
+        start_addr: IpAddr::from([a[0], a[1], 0, 0]),
+        end_addr: IpAddr::from([a[0], a[1], 255, 255]),
+    }
+}
+
+fn connection(initiator: bool) -> ConnectionConfig {
+    let (me, peer, my_id, peer_id, lnet, rnet) = if initiator {
+        (A, B, "a.example", "b.example", [10, 1, 0, 0], [10, 2, 0, 0])
+    } else {
+        (B, A, "b.example", "a.example", [10, 2, 0, 0], [10, 1, 0, 0])
+    };
+    ConnectionConfig {
+        name: "c".into(),
+        local_addrs: vec![ip(me)],
+        remote_addrs: vec![ip(peer)],
+        remote_port: 500,
+        proposals: vec![ike_proposal(&[KeMethod::CURVE25519], &[])],
+        local: AuthRound {
+            id: Identity::Fqdn(my_id.into()),
+            auth: AuthConfig::Psk,
+        },
+        remote: AuthRound {
+            id: Identity::Fqdn(peer_id.into()),
+            auth: AuthConfig::Psk,
+        },
+        children: vec![ChildConfig {
+            name: "net".into(),
+            local_ts: vec![net16(lnet)],
+            remote_ts: vec![net16(rnet)],
+            esp_proposals: vec![ProposalConfig {
+                encr: vec![(20, Some(256))],
+                ..Default::default()
+            }],
+            mode: IpsecMode::Tunnel,
+            lifetime: Duration::from_secs(3600),
+        }],
+        fragmentation: true,
+        childless: Childless::Allow,
+        send_certreq: false,
+        ike_lifetime: Duration::from_secs(3600 * 4),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
+    }
+}
+
+fn creds(ppks: &[(&str, &[u8])]) -> Credentials {
+    Credentials {
+        psks: vec![(
+            vec![
+                Identity::Fqdn("a.example".into()),
+                Identity::Fqdn("b.example".into()),
+            ],
+            zeroize::Zeroizing::new(b"secret".to_vec()),
+        )],
+        ppks: ppks
+            .iter()
+            .map(|(id, k)| (id.as_bytes().to_vec(), zeroize::Zeroizing::new(k.to_vec())))
+            .collect(),
+    }
+}
+
+const PPK: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn ppk_conn(initiator: bool, id: Option<&str>, required: bool) -> ConnectionConfig {
+    let mut c = connection(initiator);
+    c.auth_ext.ppk_id = id.map(str::to_string);
+    c.auth_ext.ppk_required = required;
+    c
+}
+
+fn pair(i: ConnectionConfig, r: ConnectionConfig, ci: Credentials, cr: Credentials) -> Pair {
+    Pair::new(
+        [EndpointConfig::default(), EndpointConfig::default()],
+        [i, r],
+        [ci, cr],
+    )
+}
+
+// ------------------------------------------------------------------ RFC 8784 PPK
+
+#[test]
+fn ppk_required_both_sides_mixes_the_ppk_into_child_keys() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_conn(true, Some("lab-ppk"), true),
+            ppk_conn(false, Some("lab-ppk"), true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    assert!(p.summary(0, "IKE_SA_INIT request").contains("USE_PPK"));
+    assert!(p.summary(0, "IKE_SA_INIT response").contains("USE_PPK"));
+    let req = p.summary(0, "IKE_AUTH request");
+    assert!(req.contains("PPK_ID"), "{req}");
+    assert!(
+        !req.contains("NO_PPK_AUTH"),
+        "required: no NO_PPK_AUTH: {req}"
+    );
+    assert!(p.summary(0, "IKE_AUTH response").contains("PPK_ID"));
+    assert!(
+        logs.contains("PPK 'lab-ppk' mixed into the IKE SA keys"),
+        "{logs}"
+    );
+    assert!(logs.contains("using PPK 'lab-ppk' (RFC 8784)"), "{logs}");
+}
+
+#[test]
+fn ppk_optional_sends_no_ppk_auth_and_uses_the_ppk_when_shared() {
+    let mut p = pair(
+        ppk_conn(true, Some("lab-ppk"), false),
+        ppk_conn(false, Some("lab-ppk"), false),
+        creds(&[("lab-ppk", PPK)]),
+        creds(&[("lab-ppk", PPK)]),
+    );
+    p.initiate();
+    p.assert_up_with_child();
+    let req = p.summary(0, "IKE_AUTH request");
+    assert!(
+        req.contains("PPK_ID") && req.contains("NO_PPK_AUTH"),
+        "{req}"
+    );
+}
+
+#[test]
+fn ppk_optional_falls_back_to_no_ppk_auth_when_the_responder_lacks_the_ppk() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_conn(true, Some("lab-ppk"), false),
+            ppk_conn(false, Some("other-ppk"), false),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("other-ppk", PPK)]),
+        );
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    assert!(!p.summary(0, "IKE_AUTH response").contains("PPK_ID"));
+    assert!(logs.contains("authenticating with NO_PPK_AUTH"), "{logs}");
+    assert!(
+        logs.contains("responder did not use PPK 'lab-ppk'"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn ppk_optional_initiator_without_peer_support_continues_without_ppk() {
+    let mut p = pair(
+        ppk_conn(true, Some("lab-ppk"), false),
+        connection(false),
+        creds(&[("lab-ppk", PPK)]),
+        creds(&[]),
+    );
+    p.initiate();
+    p.assert_up_with_child();
+    assert!(!p.summary(0, "IKE_SA_INIT response").contains("USE_PPK"));
+    assert!(!p.summary(0, "IKE_AUTH request").contains("PPK_ID"));
+}
+
+#[test]
+fn ppk_required_initiator_refuses_a_peer_without_use_ppk() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_conn(true, Some("lab-ppk"), true),
+            connection(false),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[]),
+        );
+        p.initiate();
+        p
+    });
+    assert_eq!(p.ups(0), 0);
+    assert!(
+        matches!(p.downs(0)[..], [DownReason::LocalError(_)]),
+        "{:?}",
+        p.downs(0)
+    );
+    assert!(logs.contains("peer did not send USE_PPK"), "{logs}");
+    assert!(logs.contains("ppk_required is set: aborting"), "{logs}");
+}
+
+#[test]
+fn ppk_required_responder_refuses_an_initiator_without_ppk() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            connection(true),
+            ppk_conn(false, Some("lab-ppk"), true),
+            creds(&[]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        p
+    });
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(p.summary(1, "IKE_AUTH response").contains("AUTH_FAILED"));
+    assert!(
+        logs.contains("peer did not offer a PPK (no PPK_IDENTITY) but ppk_required is set"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn ppk_required_initiator_with_unknown_ppk_id_gets_authentication_failed() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_conn(true, Some("lab-ppk"), true),
+            ppk_conn(false, Some("other-ppk"), false),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("other-ppk", PPK)]),
+        );
+        p.initiate();
+        p
+    });
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(
+        logs.contains("no PPK for the peer's PPK_ID 'lab-ppk' and the peer sent no NO_PPK_AUTH"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("peer refused our authentication with PPK 'lab-ppk'"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn mismatched_ppk_secret_is_authentication_failed() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_conn(true, Some("lab-ppk"), false),
+            ppk_conn(false, Some("lab-ppk"), false),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", b"a different secret of 32 octets!")]),
+        );
+        p.initiate();
+        p
+    });
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(logs.contains("using PPK 'lab-ppk'"), "{logs}");
+    assert!(logs.contains("PPK 'lab-ppk' in use"), "{logs}");
+}
+
+// ------------------------------------------------------------------ ML-DSA / SLH-DSA
+
+/// A root, one intermediate and end-entities a.example / b.example, all of `kt`.
+fn pq_chain(kt: KeyType) -> pqike_crypto::pkigen::Chain {
+    let mut spec = ChainSpec::new(kt);
+    spec.end_entities = vec![
+        EndEntitySpec::new("a.example", kt),
+        EndEntitySpec::new("b.example", kt),
+    ];
+    generate_chain(&spec).unwrap()
+}
+
+fn local_cert_auth(chain: &pqike_crypto::pkigen::Chain, initiator: bool) -> AuthConfig {
+    let ee = &chain.end_entities[if initiator { 0 } else { 1 }];
+    AuthConfig::PubKey {
+        cert: Some(ee.cert_der.clone()),
+        intermediates: chain
+            .intermediates
+            .iter()
+            .rev()
+            .map(|c| c.cert_der.clone())
+            .collect(),
+        key: Some(pqike_crypto::pki::load_private_key_pem(ee.key_pem.as_bytes()).unwrap()),
+        cacerts: vec![],
+    }
+}
+
+fn remote_cert_auth(chain: &pqike_crypto::pkigen::Chain) -> AuthConfig {
+    AuthConfig::PubKey {
+        cert: None,
+        intermediates: vec![],
+        key: None,
+        cacerts: vec![chain.root.cert_der.clone()],
+    }
+}
+
+fn cert_conn(initiator: bool, chain: &pqike_crypto::pkigen::Chain) -> ConnectionConfig {
+    let mut c = connection(initiator);
+    c.local.auth = local_cert_auth(chain, initiator);
+    c.remote.auth = remote_cert_auth(chain);
+    c
+}
+
+/// Certificates and AUTH of `kt` end to end at the default 1280-octet fragment size.
+fn pq_cert_handshake(kt: KeyType, scheme: &str, proposals: Vec<ProposalConfig>) -> (Pair, String) {
+    let chain = pq_chain(kt);
+    let mut i = cert_conn(true, &chain);
+    let mut r = cert_conn(false, &chain);
+    i.proposals = proposals.clone();
+    r.proposals = proposals;
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(i, r, creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    assert_eq!(
+        logs.matches(&format!("AUTH: RFC 7427 digital signature with {scheme}"))
+            .count(),
+        2,
+        "{logs}"
+    );
+    assert_eq!(
+        logs.matches(&format!("peer AUTH: {scheme} signature verified"))
+            .count(),
+        2
+    );
+    // RFC 7383: both IKE_AUTH messages (certificates + a PQ signature) are fragmented.
+    assert!(p
+        .summary(0, "sending IKE_AUTH request")
+        .contains("fragments"));
+    assert!(p
+        .summary(1, "sending IKE_AUTH response")
+        .contains("fragments"));
+    assert!(
+        p.sent.iter().all(|r| r.len + 28 <= 1280),
+        "a datagram exceeds 1280"
+    );
+    (p, logs)
+}
+
+#[test]
+fn ml_dsa_65_certificates_and_auth() {
+    let (p, logs) = pq_cert_handshake(
+        KeyType::MlDsa65,
+        "ML-DSA-65",
+        vec![ike_proposal(&[KeMethod::CURVE25519], &[])],
+    );
+    assert!(
+        logs.contains("SignedOctets"),
+        "SignedOctets logged at debug"
+    );
+    let auth_dgrams = p
+        .sent
+        .iter()
+        .filter(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response)
+        .count();
+    assert!(auth_dgrams >= 8, "{auth_dgrams} IKE_AUTH request fragments");
+}
+
+#[test]
+fn ml_dsa_44_and_87_certificates_with_ml_kem_hybrid() {
+    let hybrid = || vec![ike_proposal(&[KeMethod::CURVE25519], &[&[KeMethod(36)]])];
+    pq_cert_handshake(KeyType::MlDsa44, "ML-DSA-44", hybrid());
+    pq_cert_handshake(KeyType::MlDsa87, "ML-DSA-87", hybrid());
+}
+
+#[test]
+fn slh_dsa_sha2_128f_certificates_and_auth() {
+    use pqike_crypto::SignatureScheme;
+    pq_cert_handshake(
+        KeyType::SlhDsa(SignatureScheme::SlhDsaSha2_128f),
+        "SLH-DSA-SHA2-128f",
+        vec![ike_proposal(&[KeMethod::CURVE25519], &[])],
+    );
+}
+
+#[test]
+fn pq_certificate_from_another_ca_is_rejected() {
+    let chain = pq_chain(KeyType::MlDsa65);
+    let other = pq_chain(KeyType::MlDsa65);
+    let i = cert_conn(true, &chain);
+    let mut r = cert_conn(false, &chain);
+    r.remote.auth = remote_cert_auth(&other);
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(i, r, creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    });
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(logs.contains("refusing IKE_AUTH request"), "{logs}");
+}
+
+#[test]
+fn ml_dsa_with_ppk_and_classic_responder() {
+    // Mixed: ML-DSA initiator, ECDSA responder, plus an RFC 8784 PPK.
+    let pq = pq_chain(KeyType::MlDsa65);
+    let ec = pq_chain(KeyType::EcdsaP256);
+    let mut i = ppk_conn(true, Some("lab-ppk"), true);
+    i.local.auth = local_cert_auth(&pq, true);
+    i.remote.auth = remote_cert_auth(&ec);
+    let mut r = ppk_conn(false, Some("lab-ppk"), true);
+    r.local.auth = local_cert_auth(&ec, false);
+    r.remote.auth = remote_cert_auth(&pq);
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(i, r, creds(&[("lab-ppk", PPK)]), creds(&[("lab-ppk", PPK)]));
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    assert!(
+        logs.contains("peer AUTH: ML-DSA-65 signature verified"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("peer AUTH: ECDSA-P256-SHA256 signature verified"),
+        "{logs}"
+    );
+    assert!(logs.contains("PPK 'lab-ppk' mixed into the IKE SA keys"));
+}
+
+// ------------------------------------------------------------------ RFC 9593
+
+#[test]
+fn supported_auth_methods_in_ike_sa_init_and_ike_auth() {
+    let mut i = connection(true);
+    let mut r = connection(false);
+    i.auth_ext.announce_auth_methods = true;
+    r.auth_ext.announce_auth_methods = true;
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(i, r, creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    assert!(p.summary(0, "IKE_SA_INIT request").contains("AUTH_METHODS"));
+    assert!(p
+        .summary(0, "IKE_SA_INIT response")
+        .contains("AUTH_METHODS"));
+    assert!(p.summary(0, "IKE_AUTH request").contains("AUTH_METHODS"));
+    // Both sides learnt that the other accepts PSK only.
+    assert_eq!(
+        logs.matches("peer accepts auth methods (RFC 9593): PSK")
+            .count(),
+        2,
+        "{logs}"
+    );
+}
+
+#[test]
+fn supported_auth_methods_not_sent_to_a_peer_without_support() {
+    let mut i = connection(true);
+    i.auth_ext.announce_auth_methods = true;
+    let mut p = pair(i, connection(false), creds(&[]), creds(&[]));
+    p.initiate();
+    p.assert_up_with_child();
+    assert!(!p
+        .summary(0, "IKE_SA_INIT response")
+        .contains("AUTH_METHODS"));
+    assert!(!p.summary(0, "IKE_AUTH request").contains("AUTH_METHODS"));
+}
+
+#[test]
+fn large_supported_auth_methods_list_moves_to_ike_intermediate() {
+    let chain = pq_chain(KeyType::MlDsa44);
+    let hybrid = vec![ike_proposal(&[KeMethod::CURVE25519], &[&[KeMethod(36)]])];
+    let mut i = cert_conn(true, &chain);
+    let mut r = cert_conn(false, &chain);
+    for c in [&mut i, &mut r] {
+        c.auth_ext.announce_auth_methods = true;
+        c.proposals = hybrid.clone();
+    }
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(i, r, creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    // IKE_SA_INIT response: empty notify (support only); the list follows encrypted.
+    assert!(p
+        .summary(0, "IKE_SA_INIT response")
+        .contains("AUTH_METHODS"));
+    assert!(p
+        .summary(0, "IKE_INTERMEDIATE response")
+        .contains("AUTH_METHODS"));
+    let init_resp = p
+        .sent
+        .iter()
+        .find(|r| r.exchange == Some(ExchangeType::IKE_SA_INIT) && r.response)
+        .unwrap();
+    assert!(
+        init_resp.len < 1200,
+        "IKE_SA_INIT response {} octets",
+        init_resp.len
+    );
+    assert_eq!(
+        logs.matches(
+            "peer accepts auth methods (RFC 9593): ML-DSA-44, ML-DSA-65, ML-DSA-87, SLH-DSA"
+        )
+        .count(),
+        2,
+        "{logs}"
+    );
+    assert!(logs.contains("peer AUTH: ML-DSA-44 signature verified"));
+}
+
+// ------------------------------------------------------------------ RFC 4739
+
+fn count_ike_auth_requests(p: &Pair) -> usize {
+    p.sent
+        .iter()
+        .filter(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response)
+        .count()
+}
+
+/// Initiator: `first` then an ML-DSA-65 certificate as second round; responder: `first`
+/// towards the initiator's first round and the PQ CA for its second.
+fn two_round_pair(
+    first_i: AuthConfig,
+    i_expects: AuthConfig,
+    first_r_expect: AuthConfig,
+    own_r: AuthConfig,
+) -> (Pair, String) {
+    let pq = pq_chain(KeyType::MlDsa65);
+    let mut i = connection(true);
+    i.local.auth = first_i;
+    i.auth_ext.local2 = Some(AuthRound {
+        id: Identity::Fqdn("a.example".into()),
+        auth: local_cert_auth(&pq, true),
+    });
+    i.remote.auth = i_expects;
+    let mut r = connection(false);
+    r.remote.auth = first_r_expect;
+    r.local.auth = own_r;
+    r.auth_ext.remote2 = Some(AuthRound {
+        id: Identity::Fqdn("a.example".into()),
+        auth: remote_cert_auth(&pq),
+    });
+    with_logs(|| {
+        let mut p = pair(i, r, creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    })
+}
+
+#[test]
+fn multiple_auth_psk_then_ml_dsa_certificate() {
+    let (p, logs) = two_round_pair(
+        AuthConfig::Psk,
+        AuthConfig::Psk,
+        AuthConfig::Psk,
+        AuthConfig::Psk,
+    );
+    p.assert_up_with_child();
+    assert!(p.summary(0, "IKE_SA_INIT request").contains("MULT_AUTH"));
+    assert!(p.summary(0, "IKE_SA_INIT response").contains("MULT_AUTH"));
+    assert!(p
+        .summary(0, "sending IKE_AUTH request 1")
+        .contains("AUTH_FOLLOWS"));
+    // The first response has no Child SA; the second (answering round 2) has it.
+    let first = p.summary(0, "IKE_AUTH response 1");
+    assert!(first.contains("AUTH") && !first.contains("TSi"), "{first}");
+    let second = p.summary(0, "IKE_AUTH response 2");
+    assert!(
+        second.contains("SA TSi TSr") && !second.contains(" AUTH"),
+        "{second}"
+    );
+    assert!(
+        count_ike_auth_requests(&p) > 2,
+        "second round (fragmented ML-DSA) sent"
+    );
+    assert!(
+        logs.contains("second authentication round of a.example verified (RFC 4739)"),
+        "{logs}"
+    );
+    assert!(logs.contains("peer AUTH: ML-DSA-65 signature verified"));
+}
+
+#[test]
+fn multiple_auth_classic_certificate_then_ml_dsa_certificate() {
+    let ec = pq_chain(KeyType::EcdsaP256);
+    let (p, logs) = two_round_pair(
+        local_cert_auth(&ec, true),
+        remote_cert_auth(&ec),
+        remote_cert_auth(&ec),
+        local_cert_auth(&ec, false),
+    );
+    p.assert_up_with_child();
+    assert_eq!(
+        logs.matches("peer AUTH: ECDSA-P256-SHA256 signature verified")
+            .count(),
+        2
+    );
+    assert_eq!(
+        logs.matches("peer AUTH: ML-DSA-65 signature verified")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn multiple_auth_required_but_initiator_does_one_round() {
+    let pq = pq_chain(KeyType::MlDsa65);
+    let mut r = connection(false);
+    r.auth_ext.remote2 = Some(AuthRound {
+        id: Identity::Fqdn("a.example".into()),
+        auth: remote_cert_auth(&pq),
+    });
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(connection(true), r, creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    });
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(
+        logs.contains("remote2 requires a second authentication round"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn multiple_auth_second_round_from_an_unknown_ca_fails() {
+    let other = pq_chain(KeyType::MlDsa65);
+    let (p, logs) = {
+        let pq = pq_chain(KeyType::MlDsa65);
+        let mut i = connection(true);
+        i.auth_ext.local2 = Some(AuthRound {
+            id: Identity::Fqdn("a.example".into()),
+            auth: local_cert_auth(&pq, true),
+        });
+        let mut r = connection(false);
+        r.auth_ext.remote2 = Some(AuthRound {
+            id: Identity::Fqdn("a.example".into()),
+            auth: remote_cert_auth(&other),
+        });
+        with_logs(|| {
+            let mut p = pair(i, r, creds(&[]), creds(&[]));
+            p.initiate();
+            p
+        })
+    };
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(
+        logs.contains("peer refused our second authentication round"),
+        "{logs}"
+    );
+    assert!(logs.contains("second round: "), "{logs}");
+}
+
+#[test]
+fn local2_needs_multiple_auth_supported_from_the_peer() {
+    let pq = pq_chain(KeyType::MlDsa65);
+    let mut i = connection(true);
+    i.auth_ext.local2 = Some(AuthRound {
+        id: Identity::Fqdn("a.example".into()),
+        auth: local_cert_auth(&pq, true),
+    });
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(i, connection(false), creds(&[]), creds(&[]));
+        p.initiate();
+        p
+    });
+    assert_eq!(p.ups(0), 0);
+    assert!(
+        logs.contains("did not send MULTIPLE_AUTH_SUPPORTED"),
+        "{logs}"
+    );
+}
+
+// ------------------------------------------------------------------ RFC 9867
+
+fn ppk_int_conn(initiator: bool, id: &str, required: bool) -> ConnectionConfig {
+    let mut c = ppk_conn(initiator, Some(id), required);
+    c.auth_ext.ppk_intermediate = true;
+    c
+}
+
+#[test]
+fn ppk_in_ike_intermediate_is_preferred_over_rfc8784() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_int_conn(true, "lab-ppk", true),
+            ppk_int_conn(false, "lab-ppk", true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    let init_req = p.summary(0, "IKE_SA_INIT request");
+    assert!(
+        init_req.contains("USE_PPK")
+            && init_req.contains("USE_PPK_INT")
+            && init_req.contains("IKE_INT_SUP"),
+        "{init_req}"
+    );
+    let init_resp = p.summary(0, "IKE_SA_INIT response");
+    assert!(
+        init_resp.contains("USE_PPK_INT") && !init_resp.contains("N(USE_PPK)"),
+        "{init_resp}"
+    );
+    assert!(p
+        .summary(0, "IKE_INTERMEDIATE request 1")
+        .contains("PPK_IDENTITY_KEY"));
+    assert!(p
+        .summary(0, "IKE_INTERMEDIATE response 1")
+        .contains("PPK_ID"));
+    assert!(
+        !p.summary(0, "IKE_AUTH request").contains("PPK_ID"),
+        "no RFC 8784 on top"
+    );
+    assert!(
+        logs.contains("PPK 'lab-ppk' mixed into all IKE SA keys in IKE_INTERMEDIATE (RFC 9867)"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("using PPK 'lab-ppk' for all IKE SA keys"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn ppk_in_ike_intermediate_after_ml_kem_round_with_certificates() {
+    let chain = pq_chain(KeyType::MlDsa44);
+    let hybrid = vec![ike_proposal(&[KeMethod::CURVE25519], &[&[KeMethod(36)]])];
+    let mut i = ppk_int_conn(true, "lab-ppk", true);
+    let mut r = ppk_int_conn(false, "lab-ppk", true);
+    i.local.auth = local_cert_auth(&chain, true);
+    i.remote.auth = remote_cert_auth(&chain);
+    r.local.auth = local_cert_auth(&chain, false);
+    r.remote.auth = remote_cert_auth(&chain);
+    i.proposals = hybrid.clone();
+    r.proposals = hybrid;
+    let mut p = pair(i, r, creds(&[("lab-ppk", PPK)]), creds(&[("lab-ppk", PPK)]));
+    p.initiate();
+    p.assert_up_with_child();
+    assert!(p.summary(0, "IKE_INTERMEDIATE request 1").contains("KE"));
+    assert!(p
+        .summary(0, "IKE_INTERMEDIATE request 2")
+        .contains("PPK_IDENTITY_KEY"));
+    assert!(p.summary(0, "IKE_AUTH request 3").contains("AUTH"));
+}
+
+#[test]
+fn ppk_in_ike_intermediate_with_a_wrong_secret_fails_on_the_confirmation() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_int_conn(true, "lab-ppk", true),
+            ppk_int_conn(false, "lab-ppk", true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", b"a different secret of 32 octets!")]),
+        );
+        p.initiate();
+        p
+    });
+    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+    );
+    assert!(
+        logs.contains("PPK confirmation for 'lab-ppk' does not match"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("no usable PPK among the peer's PPK_IDENTITY_KEY ids [\"lab-ppk\"]"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn ppk_in_ike_intermediate_optional_continues_without_ppk() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_int_conn(true, "lab-ppk", false),
+            ppk_int_conn(false, "other", false),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("other", PPK)]),
+        );
+        p.initiate();
+        p
+    });
+    p.assert_up_with_child();
+    assert!(
+        logs.contains("responder did not accept PPK 'lab-ppk' (RFC 9867); continuing without PPK"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn rfc8784_fallback_when_the_responder_lacks_rfc9867() {
+    let mut p = pair(
+        ppk_int_conn(true, "lab-ppk", true),
+        ppk_conn(false, Some("lab-ppk"), true),
+        creds(&[("lab-ppk", PPK)]),
+        creds(&[("lab-ppk", PPK)]),
+    );
+    p.initiate();
+    p.assert_up_with_child();
+    assert!(!p
+        .summaries(0)
+        .iter()
+        .any(|s| s.contains("IKE_INTERMEDIATE")));
+    assert!(p.summary(0, "IKE_AUTH request").contains("PPK_ID"));
+}
+
+#[test]
+fn ppk_in_ike_intermediate_with_legacy_libreswan_numbers() {
+    let conn = |i| {
+        let mut c = ppk_int_conn(i, "lab-ppk", true);
+        c.auth_ext.ppk_int_legacy_numbers = true;
+        c
+    };
+    let mut p = pair(
+        conn(true),
+        conn(false),
+        creds(&[("lab-ppk", PPK)]),
+        creds(&[("lab-ppk", PPK)]),
+    );
+    p.initiate();
+    p.assert_up_with_child();
+    assert!(p.summary(0, "IKE_SA_INIT request").contains("N(50209)"));
+    assert!(p
+        .summary(0, "IKE_INTERMEDIATE request 1")
+        .contains("N(50208)"));
+}

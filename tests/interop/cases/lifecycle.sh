@@ -1,0 +1,249 @@
+# tests/interop/cases/lifecycle.sh - SA lifecycle against strongSwan (sourced by run.sh):
+# Child SA and IKE SA rekeying with additional key exchanges in IKE_FOLLOWUP_KE (ML-KEM-768 on
+# 6.1.0, ECP-384 on 6.0.1), PFS in the Child SA rekeys, and a provoked rekey collision.
+#
+# pqike-resp: strongSwan drives `swanctl --rekey` (5 Child SA rekeys, 5 IKE SA rekeys, one at
+# a time, each waited for). pqike-init: pqiked drives them from short lifetimes (child 6 s,
+# IKE 11 s, jitter 1 s) for 70 s, so child and IKE rekeys also interleave. Evidence is
+# strongSwan's own log ("CHILD_SA net{N} established", "IKE_SA lab[N] rekeyed between") and
+# --list-sas at the end: one IKE SA, one INSTALLED child with the PFS transforms, no errors.
+# (Packet loss across rekeys needs pqiked's ESP data plane: see tests/interop/cases/traffic.sh.)
+
+CASES+=(
+    ss61-mlkem768-rekeys
+    ss601-ecp384-rekeys
+    ss61-child-rekey-collision
+)
+
+a_log() { cat "$(a_ss dir)/charon.log" 2>/dev/null; }
+a_count() { a_log | grep -cE -- "$1"; }
+
+# Wait until strongSwan's log has more than $2 lines matching $1 (max $3 s).
+wait_count() {
+    local re=$1 n=$2 t=${3:-15} i
+    for ((i = 0; i < t * 5; i++)); do
+        [ "$(a_count "$re")" -gt "$n" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+CHILD_UP_RE='CHILD_SA net\{[0-9]+\} established with SPIs'
+IKE_REKEYED_RE='IKE_SA lab\[[0-9]+\] rekeyed between'
+BAD_RE='NO_PROP|INVAL_SYN|INVAL_KE|TS_UNACCEPT|AUTH_FAILED|STATE_NOT_FOUND|CHILD_NOT_FOUND|giving up|failed to establish|rekeying failed|message verification failed|deleting IKE_SA lab\[[0-9]+\] .*failed'
+
+# One IKE SA and one installed child with the PFS transforms, on both sides. pqiked may be
+# mid-rekey (pqike-init keeps rekeying): up to 5 tries, 1.5 s apart.
+lifecycle_final_state() {
+    local try
+    for try in 1 2 3 4 5; do
+        rm -f "$E/reason"
+        lifecycle_final_once "$1" 2>/dev/null && return 0
+        sleep 1.5
+    done
+    return 1
+}
+
+lifecycle_final_once() {
+    local out n
+    sleep 1
+    out=$(list_sas); echo "$out" > "$E/list-sas-final.txt"
+    n=$(echo "$out" | grep -cE '^lab: #[0-9]+, ESTABLISHED')
+    [ "$n" = 1 ] || fail_because "strongSwan lists $n established IKE SAs after the rekeys" || return 1
+    n=$(echo "$out" | grep -cE "^  net: #[0-9]+, reqid [0-9]+, INSTALLED")
+    [ "$n" = 1 ] || fail_because "strongSwan lists $n INSTALLED children after the rekeys" || return 1
+    echo "$out" | grep -qE "^  net: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL(-in-UDP)?, $WANT_CHILD_PFS(/|,|$)" \
+        || fail_because "rekeyed child does not show $WANT_CHILD_PFS" || return 1
+    echo "$out" | grep -m1 -E '^  [A-Z0-9_-]+(/[A-Z0-9_-]+)+$' | grep -qxE " *$WANT_IKE" \
+        || fail_because "rekeyed IKE SA transforms differ from $WANT_IKE" || return 1
+    check_b_established "$([ "$1" = pqike-init ] && echo r || echo i)" || return 1
+    if a_log | grep -qE -- "$BAD_RE"; then
+        fail_because "strongSwan log has errors: $(a_log | grep -E -- "$BAD_RE" | head -n 3)"; return 1
+    fi
+    snapshot_logs
+}
+
+lifecycle_rekeys() {
+    local role=$1 c0 k0 i
+    c0=$(a_count "$CHILD_UP_RE"); k0=$(a_count "$IKE_REKEYED_RE")
+    note "lifecycle: start with $c0 child establishments, $k0 IKE rekeys"
+    if [ "$role" = pqike-resp ]; then
+        for i in 1 2 3 4 5; do
+            note "+ swanctl --rekey --child net ($i)"
+            a_ss swanctl --rekey --child net >> "$E/steps.log" 2>&1
+            wait_count "$CHILD_UP_RE" $((c0 + i - 1)) 15 || fail_because "child rekey $i did not complete" || return 1
+            sleep 1
+        done
+        for i in 1 2 3 4 5; do
+            note "+ swanctl --rekey --ike lab ($i)"
+            a_ss swanctl --rekey --ike lab >> "$E/steps.log" 2>&1
+            wait_count "$IKE_REKEYED_RE" $((k0 + i - 1)) 15 || fail_because "IKE rekey $i did not complete" || return 1
+            sleep 1
+        done
+    else
+        note "lifecycle: pqiked rekeys on its own (child 6 s, IKE 11 s) for 70 s"
+        sleep 70
+        [ "$(a_count "$CHILD_UP_RE")" -ge $((c0 + 5)) ] || fail_because "fewer than 5 child rekeys: $(a_count "$CHILD_UP_RE")" || return 1
+        [ "$(a_count "$IKE_REKEYED_RE")" -ge $((k0 + 5)) ] || fail_because "fewer than 5 IKE rekeys: $(a_count "$IKE_REKEYED_RE")" || return 1
+    fi
+    note "lifecycle: now $(a_count "$CHILD_UP_RE") child establishments, $(a_count "$IKE_REKEYED_RE") IKE rekeys"
+    lifecycle_final_state "$role"
+}
+
+lifecycle_pqiked_lifetimes() {
+    PQIKED_CONN_EXTRA="child_rekey_time = 6
+rekey_time = 11
+rand_time = 1"
+    export PQIKED_CONN_EXTRA
+}
+
+case_ss61-mlkem768-rekeys() {
+    SS=sid
+    PROPOSALS=aes256gcm16-prfsha384-x25519-ke1_mlkem768 ESP=aes256gcm16-x25519-ke1_mlkem768 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768
+    WANT_CHILD=ESP:AES_GCM_16-256
+    WANT_CHILD_PFS=ESP:AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768
+    WANT_LOG_A=""
+    lifecycle_pqiked_lifetimes
+    AFTER_ESTABLISHED=lifecycle_rekeys
+}
+
+case_ss601-ecp384-rekeys() {
+    SS=trixie
+    PROPOSALS=aes256gcm16-prfsha384-x25519-ke1_ecp384 ESP=aes256gcm16-x25519-ke1_ecp384 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ECP_384
+    WANT_CHILD=ESP:AES_GCM_16-256
+    WANT_CHILD_PFS=ESP:AES_GCM_16-256/CURVE_25519/KE1_ECP_384
+    WANT_LOG_A=""
+    lifecycle_pqiked_lifetimes
+    AFTER_ESTABLISHED=lifecycle_rekeys
+}
+
+# A provoked Child SA rekey collision (RFC 7296 §2.8.1). pqiked's child rekey timer fires at 20 s
+# (no jitter); from 15 s to 25 s after establishment everything pqiked sends to strongSwan is
+# dropped (nft in ns A), and at 21 s strongSwan rekeys the same child (`swanctl --rekey`). So
+# strongSwan's request reaches pqiked while pqiked's own is outstanding, and after the drop ends
+# pqiked's retransmitted request reaches strongSwan while strongSwan's is outstanding: both see
+# the collision and must agree on the survivor; afterwards exactly one child remains.
+lifecycle_collision() {
+    local t0=$SECONDS
+    sleep 15
+    ip netns exec ${NS}A nft -f - <<NFT || { fail_because "nft rule failed"; return 1; }
+table inet lccoll {
+    chain drop_b { type filter hook input priority 0; ip saddr 192.0.2.2 udp dport { 500, 4500 } counter drop; }
+}
+NFT
+    note "lifecycle: dropping pqiked -> strongSwan from $((SECONDS - t0)) s"
+    sleep 6
+    note "+ swanctl --rekey --child net at $((SECONDS - t0)) s"
+    a_ss swanctl --rekey --child net >> "$E/steps.log" 2>&1
+    sleep 4
+    ip netns exec ${NS}A nft list table inet lccoll 2>/dev/null | grep -o 'counter packets [0-9]*' >> "$E/steps.log"
+    ip netns exec ${NS}A nft delete table inet lccoll
+    note "lifecycle: drop removed at $((SECONDS - t0)) s"
+    wait_count 'CHILD_SA rekey collision (won|lost)' 0 20 || true
+    sleep 3
+    snapshot_logs
+    grep -E 'collision' "$E/charon-a.log" >> "$E/steps.log"
+    grep -qE 'CHILD_SA rekey collision (won|lost)' "$E/charon-a.log" \
+        || fail_because "strongSwan saw no rekey collision" || return 1
+    grep -qE 'rekey collision (won|lost)' "$E/peer-b.log" || [ "$PEER_B" != pqiked ] \
+        || fail_because "pqiked logged no rekey collision outcome" || return 1
+    # Both must have come to the same conclusion: exactly one of them deleted the redundant SA.
+    local ss_lost pq_lost
+    ss_lost=$(grep -cE 'CHILD_SA rekey collision lost' "$E/charon-a.log")
+    pq_lost=$(grep -cE 'rekey collision lost' "$E/peer-b.log")
+    [ $((ss_lost + pq_lost)) = 1 ] || fail_because "collision outcome: strongSwan lost $ss_lost, pqiked lost $pq_lost (want exactly one loser)" || return 1
+    lifecycle_final_state "$1"
+}
+
+case_ss61-child-rekey-collision() {
+    SS=sid
+    PROPOSALS=aes256gcm16-prfsha384-x25519-ke1_mlkem768 ESP=aes256gcm16-x25519 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768
+    WANT_CHILD=ESP:AES_GCM_16-256
+    WANT_CHILD_PFS=ESP:AES_GCM_16-256/CURVE_25519
+    WANT_LOG_A=""
+    # hard lifetime well past the drop window (the default 22 s would expire the child first)
+    PQIKED_CONN_EXTRA="child_rekey_time = 20
+child_life_time = 300
+rand_time = 0"
+    export PQIKED_CONN_EXTRA
+    AFTER_ESTABLISHED=lifecycle_collision
+}
+
+# --- Remote access (RFC 7296 §2.19 configuration payload) ------------------------------------
+# strongSwan as client (vips = 0.0.0.0, local_ts = dynamic) of pqiked's pool 10.3.0.0/24; and
+# pqiked as client (vips = ["0.0.0.0"], local_ts 0.0.0.0/0) of strongSwan's pool 10.4.0.0/24.
+# Evidence: strongSwan's "installing new virtual IP" / "assigning virtual IP", --list-sas
+# showing the virtual IP as the child's local/remote selector, pqiked's log of the lease.
+CASES+=(
+    ss61-ra-strongswan-client
+    ss59-ra-strongswan-client
+    ss61-ra-pqike-client
+)
+
+ra_checks() {
+    local out; out=$(list_sas); echo "$out" > "$E/list-sas-ra.txt"
+    snapshot_logs
+    if [ "$1" = pqike-resp ]; then
+        echo "$out" | grep -qE "^    local  10\.3\.0\.1/32" \
+            || fail_because "strongSwan's child does not use the virtual IP 10.3.0.1/32" || return 1
+        grep -qE "assigning virtual IP 10\.3\.0\.1 from pool ra" "$E/peer-b.log" \
+            || fail_because "pqiked did not log the lease" || return 1
+    else
+        echo "$out" | grep -qE "^    remote 10\.4\.0\.1/32" \
+            || fail_because "strongSwan's child does not narrow to the virtual IP 10.4.0.1/32" || return 1
+        grep -qE "virtual IP 10\.4\.0\.1 assigned by the peer" "$E/peer-b.log" \
+            || fail_because "pqiked did not log its virtual IP" || return 1
+        grep -qE "virtual IP 10\.4\.0\.1/[0-9]+ assigned \(DNS \[10\.4\.0\.53\]" "$E/peer-b.log" \
+            || fail_because "pqiked's VirtualIp event lacks address/DNS" || return 1
+    fi
+}
+
+case_ss61-ra-strongswan-client() {
+    SS=sid ROLES=pqike-resp
+    PROPOSALS=aes256gcm16-prfsha384-x25519-ke1_mlkem768 ESP=aes256gcm16 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768
+    WANT_CHILD=ESP:AES_GCM_16-256
+    CONN_EXTRA="vips = 0.0.0.0"
+    SS_LOCAL_TS=dynamic
+    PQIKED_REMOTE_TS=10.3.0.0/24
+    PQIKED_CONN_EXTRA='pools = ["ra"]'
+    PQIKED_SECRETS_EXTRA='
+[[pools]]
+name = "ra"
+addrs = "10.3.0.0/24"
+dns = ["10.3.0.53"]
+split = ["203.0.113.0/24"]'
+    export CONN_EXTRA SS_LOCAL_TS PQIKED_REMOTE_TS PQIKED_CONN_EXTRA PQIKED_SECRETS_EXTRA
+    WANT_LOG_A="installing new virtual IP 10\.3\.0\.1"
+    AFTER_ESTABLISHED=ra_checks
+}
+
+case_ss59-ra-strongswan-client() {
+    case_ss61-ra-strongswan-client
+    SS=host
+    PROPOSALS=aes256gcm16-prfsha384-x25519
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519
+}
+
+case_ss61-ra-pqike-client() {
+    SS=sid ROLES=pqike-init
+    PROPOSALS=aes256gcm16-prfsha384-x25519-ke1_mlkem768 ESP=aes256gcm16 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768
+    WANT_CHILD=ESP:AES_GCM_16-256
+    CONN_EXTRA="pools = rapool"
+    SWANCTL_EXTRA="pools {
+    rapool {
+        addrs = 10.4.0.0/24
+        dns = 10.4.0.53
+    }
+}"
+    SS_REMOTE_TS=dynamic
+    PQIKED_LOCAL_TS=0.0.0.0/0
+    PQIKED_CONN_EXTRA='vips = ["0.0.0.0"]'
+    export CONN_EXTRA SWANCTL_EXTRA SS_REMOTE_TS PQIKED_LOCAL_TS PQIKED_CONN_EXTRA
+    WANT_LOG_A="assigning virtual IP 10\.4\.0\.1 to peer 'b\.example'"
+    AFTER_ESTABLISHED=ra_checks
+}
