@@ -28,10 +28,18 @@ down() {
     local ns pids
     for ns in "$A" "$B"; do
         ns_exists "$ns" || continue
-        # a daemon left inside would keep running in a detached namespace: refuse, so
-        # the leak is noticed (the caller stops what it started, then retries)
+        # A daemon left inside would keep running in a detached namespace. Say so loudly (a
+        # leak is a harness bug to fix), then stop it: these processes can only be ours, since
+        # the namespace is ours, and refusing would make every later case fail on "netns up".
         pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        [ -z "$pids" ] || { echo "netns $ns still has processes: $(echo $pids)" >&2; return 1; }
+        if [ -n "$pids" ]; then
+            echo "netns $ns still has processes, stopping them: $(echo $pids)" >&2
+            kill -TERM $pids 2>/dev/null || true
+            for _ in $(seq 30); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
+            pids=$(ip netns pids "$ns" 2>/dev/null || true)
+            [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+            sleep 0.2
+        fi
         ip netns del "$ns"
     done
 }

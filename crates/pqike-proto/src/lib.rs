@@ -341,6 +341,26 @@ pub struct IkeTransforms {
     pub ppk: Option<String>,
 }
 
+impl IkeTransforms {
+    /// strongSwan's notation: `AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768`
+    /// (integrity only when there is one; additional key exchanges numbered in the order they ran;
+    /// `/PPK` when a PPK was mixed in, as swanctl shows it).
+    pub fn proposal_line(&self) -> String {
+        let mut parts = vec![self.encr.clone()];
+        if !self.integ.is_empty() {
+            parts.push(self.integ.clone());
+        }
+        parts.push(self.prf.clone());
+        for (i, ke) in self.ke.iter().enumerate() {
+            parts.push(if i == 0 { ke.clone() } else { format!("KE{i}_{ke}") });
+        }
+        if self.ppk.is_some() {
+            parts.push("PPK".to_string());
+        }
+        parts.join("/")
+    }
+}
+
 /// Status of one Child SA.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildSaStatus {
@@ -397,4 +417,26 @@ pub struct IkeSaStatus {
     pub established_at: Option<Instant>,
     /// Children.
     pub children: Vec<ChildSaStatus>,
+}
+
+#[cfg(test)]
+mod transforms_tests {
+    use super::IkeTransforms;
+
+    #[test]
+    fn proposal_line_matches_strongswan_notation() {
+        let mut t = IkeTransforms {
+            encr: "AES_GCM_16-256".into(),
+            integ: String::new(),
+            prf: "PRF_HMAC_SHA2_384".into(),
+            ke: vec!["CURVE_25519".into(), "ML_KEM_768".into()],
+            ppk: None,
+        };
+        assert_eq!(t.proposal_line(), "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768");
+        t.encr = "AES_CBC-256".into();
+        t.integ = "HMAC_SHA2_256_128".into();
+        t.ke.truncate(1);
+        t.ppk = Some("lab-ppk".into());
+        assert_eq!(t.proposal_line(), "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_384/CURVE_25519/PPK");
+    }
 }

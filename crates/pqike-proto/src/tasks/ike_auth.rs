@@ -718,16 +718,13 @@ fn established(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
     let t = &status.transforms;
     tracing::info!(
         sa = sa.id.0,
-        "IKE_SA {} established between {}[{}]...{}[{}]: {}/{}/{}/{}",
+        "IKE_SA {} established between {}[{}]...{}[{}]: {}",
         sa.conn.name,
         sa.local,
         sa.local_id,
         sa.remote,
         sa.remote_id,
-        t.encr,
-        t.integ,
-        t.prf,
-        t.ke.join("/")
+        t.proposal_line()
     );
     ctx.out.events.push_back(Event::IkeUp { sa: sa.id, status });
 }
