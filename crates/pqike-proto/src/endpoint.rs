@@ -480,9 +480,25 @@ impl Endpoint {
         let Some(reason) = self.sas.get(&id).and_then(|s| s.dead.clone()) else {
             return;
         };
-        let Some(sa) = self.sas.remove(&id) else {
+        let Some(mut sa) = self.sas.remove(&id) else {
             return;
         };
+        // RFC 7296 §2.8.2: the peer deleted the old IKE SA while we held its children waiting
+        // for our colliding rekey; the peer's new SA won, the children go there.
+        if let Some(to) = sa
+            .life
+            .ike_collision
+            .as_ref()
+            .map(|c| SaId(c.created))
+            .filter(|t| t.0 != 0 && !sa.children.is_empty())
+        {
+            if let Some(t) = self.sas.get_mut(&to) {
+                tracing::info!(sa = id.0, "IKE_SA rekey collision: children move to IKE SA {}", to.0);
+                t.children.append(&mut sa.children);
+                sa.life.rekeyed = true;
+                self.out.events.push_back(Event::IkeRekeyed { old: id, new: to });
+            }
+        }
         self.by_spi.remove(&sa.our_spi());
         self.init_index.retain(|_, v| *v != id);
         for c in &sa.children {

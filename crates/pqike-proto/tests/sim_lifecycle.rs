@@ -1200,3 +1200,46 @@ fn cp_assigns_a_virtual_ip_from_the_pool() {
     p.run_for(secs(2));
     assert_eq!(p.installs(0).last().unwrap().local_ts, [host]);
 }
+
+/// IKE SA rekey collision where our request never reaches the peer before the peer completes
+/// its own rekey (with an IKE_FOLLOWUP_KE round) and deletes the old IKE SA: the children we held
+/// back for the collision outcome move to the peer's new SA (seen against strongSwan 6.1).
+#[test]
+fn ike_rekey_collision_peer_deletes_old_sa_first() {
+    let props = vec![ike_proposal(
+        &[KeMethod::CURVE25519],
+        &[&[KeMethod::ML_KEM_768]],
+    )];
+    let mut p = Pair::new(
+        [
+            connection(true, props.clone(), esp_proposal(&[], &[])),
+            connection(false, props, esp_proposal(&[], &[])),
+        ],
+        19,
+    );
+    p.initiate();
+    let t0 = p.now;
+    // Node 0's rekey request is lost for good; its answers to node 1 for the first 3 s.
+    p.drop = Box::new(move |r, _| {
+        r.from == 0
+            && r.exchange == Some(ExchangeType::CREATE_CHILD_SA)
+            && (!r.response || r.at < t0 + Duration::from_secs(3))
+    });
+    p.command(
+        0,
+        Command::RekeyIke {
+            connection: "c".into(),
+        },
+    );
+    p.command(
+        1,
+        Command::RekeyIke {
+            connection: "c".into(),
+        },
+    );
+    p.run_for(secs(20));
+    p.assert_consistent(1);
+    assert!(!p.eps[0].status()[0].initiator, "node 1's SA survived");
+    assert_eq!(p.removes(0) + p.removes(1), 0, "no child lost");
+    assert_eq!(p.lost, 0);
+}

@@ -13,6 +13,7 @@ CASES+=(
     ss61-mlkem768-rekeys
     ss601-ecp384-rekeys
     ss61-child-rekey-collision
+    ss61-ike-rekey-collision
 )
 
 a_log() { cat "$(a_ss dir)/charon.log" 2>/dev/null; }
@@ -56,7 +57,9 @@ lifecycle_final_once() {
         || fail_because "rekeyed child does not show $WANT_CHILD_PFS" || return 1
     echo "$out" | grep -m1 -E '^  [A-Z0-9_-]+(/[A-Z0-9_-]+)+$' | grep -qxE " *$WANT_IKE" \
         || fail_because "rekeyed IKE SA transforms differ from $WANT_IKE" || return 1
-    check_b_established "$([ "$1" = pqike-init ] && echo r || echo i)" || return 1
+    # After an IKE rekey the rekey's initiator is the IKE SA's initiator: take strongSwan's role
+    # from its own view (the `*` marks its side).
+    check_b_established "$(echo "$out" | grep -qE '_i\* ' && echo i || echo r)" || return 1
     if a_log | grep -qE -- "$BAD_RE"; then
         fail_because "strongSwan log has errors: $(a_log | grep -E -- "$BAD_RE" | head -n 3)"; return 1
     fi
@@ -135,24 +138,42 @@ table inet lccoll {
 NFT
     note "lifecycle: dropping pqiked -> strongSwan from $((SECONDS - t0)) s"
     sleep 6
-    note "+ swanctl --rekey --child net at $((SECONDS - t0)) s"
-    a_ss swanctl --rekey --child net >> "$E/steps.log" 2>&1
+    local what=CHILD_SA
+    if [ "${COLL_KIND:-child}" = ike ]; then
+        what=IKE_SA
+        note "+ swanctl --rekey --ike lab at $((SECONDS - t0)) s"
+        a_ss swanctl --rekey --ike lab >> "$E/steps.log" 2>&1
+    else
+        note "+ swanctl --rekey --child net at $((SECONDS - t0)) s"
+        a_ss swanctl --rekey --child net >> "$E/steps.log" 2>&1
+    fi
     sleep 4
     ip netns exec ${NS}A nft list table inet lccoll 2>/dev/null | grep -o 'counter packets [0-9]*' >> "$E/steps.log"
     ip netns exec ${NS}A nft delete table inet lccoll
     note "lifecycle: drop removed at $((SECONDS - t0)) s"
-    wait_count 'CHILD_SA rekey collision (won|lost)' 0 20 || true
+    wait_count "$what rekey collision (won|lost)" 0 20 || true
     sleep 3
     snapshot_logs
     grep -E 'collision' "$E/charon-a.log" >> "$E/steps.log"
-    grep -qE 'CHILD_SA rekey collision (won|lost)' "$E/charon-a.log" \
-        || fail_because "strongSwan saw no rekey collision" || return 1
-    grep -qE 'rekey collision (won|lost)' "$E/peer-b.log" || [ "$PEER_B" != pqiked ] \
-        || fail_because "pqiked logged no rekey collision outcome" || return 1
+    if [ "$what" = IKE_SA ]; then
+        # With a multi-KE rekey still in its IKE_FOLLOWUP_KE round, strongSwan may just abort
+        # its own ("peer may not have noticed IKE_SA rekey collision"), or never see pqiked's
+        # request before its rekey completes; at least one side must have seen the collision,
+        # and the end state (one IKE SA, one child, both sides) is what counts.
+        grep -qE "detected IKE_REKEY collision|IKE_SA rekey collision" "$E/charon-a.log" \
+            || grep -qE "IKE_SA rekey collision" "$E/peer-b.log" \
+            || fail_because "no side saw the IKE SA rekey collision" || return 1
+        lifecycle_final_state "$1"
+        return
+    fi
+    grep -qE "$what rekey collision (won|lost)" "$E/charon-a.log" \
+        || fail_because "strongSwan saw no $what rekey collision" || return 1
+    grep -qE "$what rekey collision (won|lost)" "$E/peer-b.log" || [ "$PEER_B" != pqiked ] \
+        || fail_because "pqiked logged no $what rekey collision outcome" || return 1
     # Both must have come to the same conclusion: exactly one of them deleted the redundant SA.
     local ss_lost pq_lost
-    ss_lost=$(grep -cE 'CHILD_SA rekey collision lost' "$E/charon-a.log")
-    pq_lost=$(grep -cE 'rekey collision lost' "$E/peer-b.log")
+    ss_lost=$(grep -cE "$what rekey collision lost" "$E/charon-a.log")
+    pq_lost=$(grep -cE "$what rekey collision lost" "$E/peer-b.log")
     [ $((ss_lost + pq_lost)) = 1 ] || fail_because "collision outcome: strongSwan lost $ss_lost, pqiked lost $pq_lost (want exactly one loser)" || return 1
     lifecycle_final_state "$1"
 }
@@ -246,4 +267,16 @@ case_ss61-ra-pqike-client() {
     export CONN_EXTRA SWANCTL_EXTRA SS_REMOTE_TS PQIKED_LOCAL_TS PQIKED_CONN_EXTRA
     WANT_LOG_A="assigning virtual IP 10\.4\.0\.1 to peer 'b\.example'"
     AFTER_ESTABLISHED=ra_checks
+}
+
+# The same for the IKE SA (RFC 7296 §2.8.2), with an ML-KEM-768 IKE_FOLLOWUP_KE round in each
+# of the two crossing rekeys: the survivor takes the child, the other new IKE SA is deleted.
+case_ss61-ike-rekey-collision() {
+    case_ss61-child-rekey-collision
+    COLL_KIND=ike
+    WANT_CHILD_PFS=ESP:AES_GCM_16-256   # the child moves to the new IKE SA unchanged
+    PQIKED_CONN_EXTRA="rekey_time = 20
+life_time = 300
+rand_time = 0"
+    export PQIKED_CONN_EXTRA
 }
