@@ -9,9 +9,8 @@ use crate::identity::{identity_to_string, parse_identity};
 use crate::proposal::{parse_proposal, ProposalKind};
 use crate::ts::parse_ts;
 use pqike_proto::{
-    AuthExtensions,
-    AuthConfig, AuthRound, ChildConfig, Childless, ConnectionConfig, Credentials, EndpointConfig,
-    Identity, IpsecMode, ProposalConfig,
+    AuthConfig, AuthExtensions, AuthRound, ChildConfig, Childless, ConnectionConfig, Credentials,
+    EndpointConfig, Identity, IpsecMode, ProposalConfig,
 };
 use serde::Deserialize;
 use std::fmt;
@@ -113,10 +112,19 @@ fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
 fn parse_pool(p: &RawPool) -> Result<pqike_proto::PoolConfig, SpanError> {
     let text = p.addrs.get_ref();
     let (first, last, prefix) = if let Some((a, b)) = text.split_once('-') {
-        let a: IpAddr = a.trim().parse().or_else(|_| err(p.addrs.span(), "bad pool range start"))?;
-        let b: IpAddr = b.trim().parse().or_else(|_| err(p.addrs.span(), "bad pool range end"))?;
+        let a: IpAddr = a
+            .trim()
+            .parse()
+            .or_else(|_| err(p.addrs.span(), "bad pool range start"))?;
+        let b: IpAddr = b
+            .trim()
+            .parse()
+            .or_else(|_| err(p.addrs.span(), "bad pool range end"))?;
         if a.is_ipv4() != b.is_ipv4() || a > b {
-            return err(p.addrs.span(), "pool range must be ascending and of one family");
+            return err(
+                p.addrs.span(),
+                "pool range must be ascending and of one family",
+            );
         }
         (a, b, if a.is_ipv4() { 32 } else { 128 })
     } else {
@@ -127,7 +135,12 @@ fn parse_pool(p: &RawPool) -> Result<pqike_proto::PoolConfig, SpanError> {
             match a {
                 IpAddr::V4(v) => {
                     let n = u32::from(v);
-                    std::net::Ipv4Addr::from(if up { n.saturating_add(1) } else { n.saturating_sub(1) }).into()
+                    std::net::Ipv4Addr::from(if up {
+                        n.saturating_add(1)
+                    } else {
+                        n.saturating_sub(1)
+                    })
+                    .into()
                 }
                 IpAddr::V6(v) => {
                     let n = u128::from(v);
@@ -143,7 +156,12 @@ fn parse_pool(p: &RawPool) -> Result<pqike_proto::PoolConfig, SpanError> {
     };
     let mut dns = Vec::new();
     for d in &p.dns {
-        dns.push(d.get_ref().trim().parse().or_else(|_| err(d.span(), "bad DNS server address"))?);
+        dns.push(
+            d.get_ref()
+                .trim()
+                .parse()
+                .or_else(|_| err(d.span(), "bad DNS server address"))?,
+        );
     }
     let mut split = Vec::new();
     for s in &p.split {
@@ -518,7 +536,11 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
     }
     let dpd = secs(&d.dpd_interval, true)?;
     let dataplane = crate::dataplane::DataplaneConfig {
-        backend: d.dataplane.get_ref().parse().or_else(|e| err(d.dataplane.span(), e))?,
+        backend: d
+            .dataplane
+            .get_ref()
+            .parse()
+            .or_else(|e| err(d.dataplane.span(), e))?,
         tun_name: d.tun_name.clone(),
         tun_mtu: match *d.tun_mtu.get_ref() {
             m @ 576..=65_000 => m,
@@ -593,7 +615,10 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
     let mut start = Vec::new();
     let mut pools = Vec::new();
     for p in &raw.pools {
-        if pools.iter().any(|x: &pqike_proto::PoolConfig| x.name == *p.name.get_ref()) {
+        if pools
+            .iter()
+            .any(|x: &pqike_proto::PoolConfig| x.name == *p.name.get_ref())
+        {
             return err(p.name.span(), "duplicate pool name");
         }
         pools.push(parse_pool(p)?);
@@ -625,15 +650,25 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         let local2 = c.local2.map(|a| auth_round(a, true, base)).transpose()?;
         let remote2 = c.remote2.map(|a| auth_round(a, false, base)).transpose()?;
         if let Some(id) = &c.ppk_id {
-            if !credentials.ppks.iter().any(|(i, _)| i == id.get_ref().as_bytes()) {
+            if !credentials
+                .ppks
+                .iter()
+                .any(|(i, _)| i == id.get_ref().as_bytes())
+            {
                 return err(
                     id.span(),
-                    format!("no [[secrets]] entry of kind ppk for PPK_ID `{}`", id.get_ref()),
+                    format!(
+                        "no [[secrets]] entry of kind ppk for PPK_ID `{}`",
+                        id.get_ref()
+                    ),
                 );
             }
         }
         if c.ppk_required && c.ppk_id.is_none() && credentials.ppks.is_empty() {
-            return err(c.name.span(), "ppk_required = true but no ppk secret is configured");
+            return err(
+                c.name.span(),
+                "ppk_required = true but no ppk secret is configured",
+            );
         }
         let auth_ext = AuthExtensions {
             ppk_id: c.ppk_id.map(|s| s.into_inner()),
@@ -770,10 +805,7 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
 }
 
 /// A secret value: `0x` + hex, or the string's octets.
-fn parse_secret_value(
-    text: String,
-    span: Range<usize>,
-) -> Result<Zeroizing<Vec<u8>>, SpanError> {
+fn parse_secret_value(text: String, span: Range<usize>) -> Result<Zeroizing<Vec<u8>>, SpanError> {
     let text = Zeroizing::new(text);
     let secret = match text.strip_prefix("0x") {
         Some(h) => Zeroizing::new(
@@ -1195,13 +1227,28 @@ split = [\"10.2.0.0/16\"]
         assert_eq!(lc.pfs_info_notify, Some(50600));
         assert_eq!(lc.vips, vec!["0.0.0.0".parse::<IpAddr>().unwrap()]);
         let p = &lc.pools[0];
-        assert_eq!((p.first, p.last, p.prefix), ("10.3.0.1".parse().unwrap(), "10.3.0.254".parse().unwrap(), 24));
+        assert_eq!(
+            (p.first, p.last, p.prefix),
+            (
+                "10.3.0.1".parse().unwrap(),
+                "10.3.0.254".parse().unwrap(),
+                24
+            )
+        );
         assert_eq!(p.split, vec![("10.2.0.0".parse().unwrap(), 16)]);
         // Defaults: strongSwan's 4 h / 1 h from ike_lifetime and the child lifetime.
         let d = &parse_str(MINIMAL).unwrap().connections[0].lifecycle;
-        assert_eq!((d.ike_rekey_time, d.child_rekey_time), (Duration::from_secs(14_400), Duration::from_secs(3600)));
-        let e = parse_str(&MINIMAL.replacen("name = \"lab\"", "name = \"lab\"\npools = [\"nope\"]", 1)).unwrap_err();
-        assert!(e.to_string().contains("no [[pools]] entry named `nope`"), "{e}");
+        assert_eq!(
+            (d.ike_rekey_time, d.child_rekey_time),
+            (Duration::from_secs(14_400), Duration::from_secs(3600))
+        );
+        let e =
+            parse_str(&MINIMAL.replacen("name = \"lab\"", "name = \"lab\"\npools = [\"nope\"]", 1))
+                .unwrap_err();
+        assert!(
+            e.to_string().contains("no [[pools]] entry named `nope`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1401,7 +1448,8 @@ split = [\"10.2.0.0/16\"]
              [connection.local2]\nid = \"b.example\"\nauth = \"psk\"\n\n\
              [connection.remote2]\nid = \"a.example\"\nauth = \"psk\"\n\n[connection.local]",
             1,
-        ) + "\n[[secrets]]\nkind = \"ppk\"\nids = [\"lab-ppk\"]\nsecret = \"0x00112233\"\n";
+        )
+            + "\n[[secrets]]\nkind = \"ppk\"\nids = [\"lab-ppk\"]\nsecret = \"0x00112233\"\n";
         let cfg = parse_str(&text).unwrap();
         let ext = &cfg.connections[0].auth_ext;
         assert_eq!(ext.ppk_id.as_deref(), Some("lab-ppk"));
@@ -1414,8 +1462,14 @@ split = [\"10.2.0.0/16\"]
         // a PPK is not a PSK for any identity
         assert_eq!(cfg.credentials.psks.len(), 1);
 
-        let e = error_with("[connection.local]", "ppk_id = \"missing\"\n[connection.local]");
-        assert!(e.message.contains("no [[secrets]] entry of kind ppk"), "{e}");
+        let e = error_with(
+            "[connection.local]",
+            "ppk_id = \"missing\"\n[connection.local]",
+        );
+        assert!(
+            e.message.contains("no [[secrets]] entry of kind ppk"),
+            "{e}"
+        );
         let e = error_with(
             "kind = \"psk\"\nids = [\"a.example\", \"b.example\"]\nsecret = \"s3cret\"",
             "kind = \"psk\"\nids = [\"a.example\", \"b.example\"]\nsecret = \"s3cret\"\n\

@@ -318,7 +318,11 @@ pub fn format_status(sas: &[IkeSaInfo]) -> String {
                 c.packets_in,
                 c.bytes_out,
                 c.packets_out,
-                if c.drops > 0 { format!(", {} dropped", c.drops) } else { String::new() }
+                if c.drops > 0 {
+                    format!(", {} dropped", c.drops)
+                } else {
+                    String::new()
+                }
             );
             out += &format!(
                 "    {} === {}\n",

@@ -57,6 +57,14 @@ pub struct Inner<'a> {
     pub mode: Mode,
     /// The Next Header field: 4/41 in tunnel mode, the upper-layer protocol in transport mode.
     pub next_header: u8,
+    /// The SA's outer source address (the peer): the source of a rebuilt transport-mode
+    /// header ([`crate::transport::build_ip_packet`]).
+    pub outer_src: std::net::IpAddr,
+    /// The SA's outer destination address (us).
+    pub outer_dst: std::net::IpAddr,
+    /// Whether the SA is UDP-encapsulated (transport mode: the upper-layer checksum must be
+    /// recomputed, RFC 3948 §3.1.2).
+    pub udp_encap: bool,
     /// Tunnel mode: the inner IP packet (TFC padding trimmed). Transport mode: the upper-layer
     /// payload, to be put behind an IP header from the SA's outer addresses.
     pub data: &'a mut [u8],
@@ -496,6 +504,9 @@ impl DataPlane {
             spi,
             mode: sa.mode,
             next_header,
+            outer_src: sa.remote.ip(),
+            outer_dst: sa.local.ip(),
+            udp_encap: sa.udp_encap,
             data: &mut pkt[body..data_end],
         }))
     }

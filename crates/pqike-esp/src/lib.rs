@@ -16,7 +16,8 @@
 //! - 32-bit or extended sequence numbers (ESN, RFC 4303 Appendix A), an anti-replay window
 //!   ([`replay::ReplayWindow`], default 1024, up to 65536) checked before and updated after the
 //!   ICV, padding and next-header checks, TFC dummy packets (next header 59) dropped silently.
-//! - Tunnel and transport mode; RFC 3948 UDP encapsulation helpers in [`udp`].
+//! - Tunnel and transport mode (transport-mode payloads get their IP header back from
+//!   [`transport::build_ip_packet`]); RFC 3948 UDP encapsulation helpers in [`udp`].
 //! - Per-SA [`SaCounters`] and soft/hard lifetimes in bytes, packets and time, reported as
 //!   [`ExpiryEvent`]s for the IKE engine to rekey.
 //!
@@ -46,6 +47,7 @@ pub mod flow;
 mod lifetime;
 pub mod params;
 pub mod replay;
+pub mod transport;
 pub mod udp;
 
 pub use dataplane::*;

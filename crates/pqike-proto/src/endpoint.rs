@@ -493,10 +493,16 @@ impl Endpoint {
             .filter(|t| t.0 != 0 && !sa.children.is_empty())
         {
             if let Some(t) = self.sas.get_mut(&to) {
-                tracing::info!(sa = id.0, "IKE_SA rekey collision: children move to IKE SA {}", to.0);
+                tracing::info!(
+                    sa = id.0,
+                    "IKE_SA rekey collision: children move to IKE SA {}",
+                    to.0
+                );
                 t.children.append(&mut sa.children);
                 sa.life.rekeyed = true;
-                self.out.events.push_back(Event::IkeRekeyed { old: id, new: to });
+                self.out
+                    .events
+                    .push_back(Event::IkeRekeyed { old: id, new: to });
             }
         }
         self.by_spi.remove(&sa.our_spi());
@@ -893,7 +899,10 @@ impl Endpoint {
                         return Err(format!("no Child SA {name} on {connection}"));
                     }
                     for spi in spis {
-                        crate::tasks::rekey::queue(sa, crate::tasks::rekey::Queued::RekeyChild(spi));
+                        crate::tasks::rekey::queue(
+                            sa,
+                            crate::tasks::rekey::Queued::RekeyChild(spi),
+                        );
                     }
                 }
             }

@@ -462,9 +462,10 @@ impl IkeSa {
             }
             return;
         }
-        if let (Some(iv), IkeState::Established) =
-            (crate::tasks::rekey::dpd_interval(self, ctx.cfg), &self.state)
-        {
+        if let (Some(iv), IkeState::Established) = (
+            crate::tasks::rekey::dpd_interval(self, ctx.cfg),
+            &self.state,
+        ) {
             if ctx.now >= self.last_activity + iv {
                 crate::tasks::informational::start_liveness(self, ctx);
             }

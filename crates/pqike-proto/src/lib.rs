@@ -352,7 +352,11 @@ impl IkeTransforms {
         }
         parts.push(self.prf.clone());
         for (i, ke) in self.ke.iter().enumerate() {
-            parts.push(if i == 0 { ke.clone() } else { format!("KE{i}_{ke}") });
+            parts.push(if i == 0 {
+                ke.clone()
+            } else {
+                format!("KE{i}_{ke}")
+            });
         }
         if self.ppk.is_some() {
             parts.push("PPK".to_string());
@@ -432,11 +436,17 @@ mod transforms_tests {
             ke: vec!["CURVE_25519".into(), "ML_KEM_768".into()],
             ppk: None,
         };
-        assert_eq!(t.proposal_line(), "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768");
+        assert_eq!(
+            t.proposal_line(),
+            "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768"
+        );
         t.encr = "AES_CBC-256".into();
         t.integ = "HMAC_SHA2_256_128".into();
         t.ke.truncate(1);
         t.ppk = Some("lab-ppk".into());
-        assert_eq!(t.proposal_line(), "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_384/CURVE_25519/PPK");
+        assert_eq!(
+            t.proposal_line(),
+            "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_384/CURVE_25519/PPK"
+        );
     }
 }

@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn string_type_and_case() {
-        let cfg = name(&[(O, PRINTABLE_STRING, "Lab"), (CN, PRINTABLE_STRING, "gw.example")]);
+        let cfg = name(&[
+            (O, PRINTABLE_STRING, "Lab"),
+            (CN, PRINTABLE_STRING, "gw.example"),
+        ]);
         let cert = name(&[(O, 0x0c, "Lab"), (CN, 0x0c, "GW.example")]);
         assert!(dn_equivalent(&cfg, &cert));
         // UTF8String on both sides is compared exactly
@@ -112,8 +115,14 @@ mod tests {
     #[test]
     fn different_values_order_or_malformed() {
         let a = name(&[(O, 0x0c, "Lab"), (CN, 0x0c, "a")]);
-        assert!(!dn_equivalent(&a, &name(&[(O, 0x0c, "Lab"), (CN, 0x0c, "b")])));
-        assert!(!dn_equivalent(&a, &name(&[(CN, 0x0c, "a"), (O, 0x0c, "Lab")])));
+        assert!(!dn_equivalent(
+            &a,
+            &name(&[(O, 0x0c, "Lab"), (CN, 0x0c, "b")])
+        ));
+        assert!(!dn_equivalent(
+            &a,
+            &name(&[(CN, 0x0c, "a"), (O, 0x0c, "Lab")])
+        ));
         assert!(!dn_equivalent(&a, &name(&[(O, 0x0c, "Lab")])));
         assert!(!dn_equivalent(&a, &a[..a.len() - 1]));
         assert!(dn_attributes(&[0x30, 0x05, 0x31]).is_none());

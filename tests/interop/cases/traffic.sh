@@ -18,6 +18,8 @@ CASES+=(
     ss61-traffic-chacha20
     pq-pq-traffic-aes256gcm
     pq-pq-traffic-chacha20
+    pq-pq-transport
+    pq-pq-transport-udp
 )
 
 case_ss59-traffic-aes256gcm() {
@@ -60,7 +62,28 @@ case_pq-pq-traffic-chacha20() {
     ESP=chacha20poly1305
 }
 
+# Transport mode host to host (RFC 4303 §3.1.1): TS = the two outer addresses, traffic between
+# them goes through ESP (pqiked's policy rules steer it into TUN, IKE and ESP bypass it), the
+# receiver rebuilds the IP header from the outer addresses.
+case_pq-pq-transport() {
+    case_pq-pq-traffic-aes256gcm
+    INNER6=0
+    export PQIKED_MODE=transport
+    TA=192.0.2.1 TB=192.0.2.2
+}
+
+# The same over ESP-in-UDP (pqiked's force_udp_encap): the receiver recomputes the TCP/UDP/
+# ICMPv6 checksum of the rebuilt packet (RFC 3948 §3.1.2).
+case_pq-pq-transport-udp() {
+    case_pq-pq-transport
+    export PQIKED_EXTRA='force_udp_encap = true'
+}
+
 # --- helpers ------------------------------------------------------------------------------
+
+# Inner hosts the checks use: A's and B's (tunnel mode: inside the TS; transport mode: the
+# outer addresses themselves).
+TA=198.51.100.1 TB=203.0.113.1
 
 # counters of the Child SA "net" as "in_bytes in_pkts out_bytes out_pkts"
 ss_counters() {   # $1 = instance (ia | ib)
@@ -95,9 +118,9 @@ check_counters() {
     sleep 0.5
     a0=$(a_counters) || { fail_because "no Child SA counters from side A"; return 1; }
     b0=$(b_counters) || { fail_because "no Child SA counters from side B"; return 1; }
-    ip netns exec ${NS}A ping -q -c 100 -i 0.005 -W 2 -I 198.51.100.1 203.0.113.1 >> "$E/steps.log" 2>&1 \
+    ip netns exec ${NS}A ping -q -c 100 -i 0.005 -W 2 -I $TA $TB >> "$E/steps.log" 2>&1 \
         || { fail_because "ping burst A -> B lost packets"; return 1; }
-    ip netns exec ${NS}B ping -q -c 100 -i 0.005 -W 2 -I 203.0.113.1 198.51.100.1 >> "$E/steps.log" 2>&1 \
+    ip netns exec ${NS}B ping -q -c 100 -i 0.005 -W 2 -I $TB $TA >> "$E/steps.log" 2>&1 \
         || { fail_because "ping burst B -> A lost packets"; return 1; }
     sleep 0.3
     a1=$(a_counters) || { fail_because "no Child SA counters from side A"; return 1; }
@@ -127,10 +150,10 @@ PY
 traffic_checks() {
     local out pid got want
     # ping both ways
-    ip netns exec ${NS}A ping -c 3 -i 0.2 -W 2 -I 198.51.100.1 203.0.113.1 >> "$E/steps.log" 2>&1 \
-        || { fail_because "no IPv4 ping 198.51.100.1 -> 203.0.113.1 through the tunnel"; return 1; }
-    ip netns exec ${NS}B ping -c 3 -i 0.2 -W 2 -I 203.0.113.1 198.51.100.1 >> "$E/steps.log" 2>&1 \
-        || { fail_because "no IPv4 ping 203.0.113.1 -> 198.51.100.1 through the tunnel"; return 1; }
+    ip netns exec ${NS}A ping -c 3 -i 0.2 -W 2 -I $TA $TB >> "$E/steps.log" 2>&1 \
+        || { fail_because "no IPv4 ping $TA -> $TB through the tunnel"; return 1; }
+    ip netns exec ${NS}B ping -c 3 -i 0.2 -W 2 -I $TB $TA >> "$E/steps.log" 2>&1 \
+        || { fail_because "no IPv4 ping $TB -> $TA through the tunnel"; return 1; }
     if [ "${INNER6:-0}" = 1 ]; then
         # strongSwan installs its routes a moment after the SA; retry briefly
         wait_for 3 ip netns exec ${NS}A ping -6 -c 1 -W 1 -I fd00:a::1 fd00:b::1 >/dev/null 2>&1 || true
@@ -142,10 +165,10 @@ traffic_checks() {
 
     # iperf3 TCP A -> B, 50 MB
     command -v iperf3 >/dev/null || { fail_because "iperf3 missing (scripts/setup.sh)"; return 1; }
-    ip netns exec ${NS}B iperf3 -s -1 -B 203.0.113.1 -p 5201 > "$E/iperf3-server.log" 2>&1 &
+    ip netns exec ${NS}B iperf3 -s -1 -B $TB -p 5201 > "$E/iperf3-server.log" 2>&1 &
     pid=$!
-    wait_for 3 sh -c "ip netns exec ${NS}B ss -ltn | grep -q 203.0.113.1:5201" || true
-    ip netns exec ${NS}A timeout 60 iperf3 -c 203.0.113.1 -B 198.51.100.1 -p 5201 -n 50M -J \
+    wait_for 3 sh -c "ip netns exec ${NS}B ss -ltn | grep -q $TB:5201" || true
+    ip netns exec ${NS}A timeout 60 iperf3 -c $TB -B $TA -p 5201 -n 50M -J \
         > "$E/iperf3.json" 2>> "$E/steps.log"
     stop_pid $pid 2
     got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["end"]; print(e["sum_received"]["bytes"], round(e["sum_received"]["bits_per_second"]/1e6), e["sum_sent"].get("retransmits", 0))' \
@@ -159,21 +182,21 @@ traffic_checks() {
     head -c 8M /dev/urandom > "$E/blob"
     want=$(sha256sum < "$E/blob" | cut -d' ' -f1)
     ip netns exec ${NS}A timeout 30 python3 -c '
-import hashlib, socket
+import hashlib, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.51.100.1", 5202)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
+s.bind((sys.argv[1], 5202)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
 while True:
     b = c.recv(1 << 16)
     if not b: break
     h.update(b); n += len(b)
-print(n, h.hexdigest())' > "$E/blob.recv" 2>> "$E/steps.log" &
+print(n, h.hexdigest())' "$TA" > "$E/blob.recv" 2>> "$E/steps.log" &
     pid=$!
-    wait_for 3 sh -c "ip netns exec ${NS}A ss -ltn | grep -q 198.51.100.1:5202" || true
+    wait_for 3 sh -c "ip netns exec ${NS}A ss -ltn | grep -q $TA:5202" || true
     ip netns exec ${NS}B timeout 30 python3 -c '
 import socket, sys
 d = open(sys.argv[1], "rb").read()
-s = socket.create_connection(("198.51.100.1", 5202), timeout=20, source_address=("203.0.113.1", 0))
-s.sendall(d); s.close()' "$E/blob" 2>> "$E/steps.log" || { stop_pid $pid 1; fail_because "TCP transfer B -> A failed"; return 1; }
+s = socket.create_connection((sys.argv[2], 5202), timeout=20, source_address=(sys.argv[3], 0))
+s.sendall(d); s.close()' "$E/blob" "$TA" "$TB" 2>> "$E/steps.log" || { stop_pid $pid 1; fail_because "TCP transfer B -> A failed"; return 1; }
     wait $pid 2>/dev/null
     got=$(cat "$E/blob.recv")
     note "transfer B->A: sent 8388608 $want, received $got"

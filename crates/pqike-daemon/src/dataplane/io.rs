@@ -244,6 +244,30 @@ impl TunBatch {
         true
     }
 
+    /// Transport mode: the payload behind an IP header rebuilt from the SA's outer addresses
+    /// (RFC 4303 §3.1.1; checksum fix-up for ESP-in-UDP, RFC 3948 §3.1.2).
+    fn push_transport(&mut self, inner: &pqike_esp::Inner<'_>) -> bool {
+        let Some(b) = self.bufs.get_mut(self.n) else {
+            return false;
+        };
+        let hl = pqike_esp::transport::ip_header_len(inner.outer_src);
+        b.clear();
+        b.resize(tun_rs::VIRTIO_NET_HDR_LEN + hl + inner.data.len(), 0);
+        match pqike_esp::transport::build_ip_packet(inner, &mut b[tun_rs::VIRTIO_NET_HDR_LEN..]) {
+            Some(_) => {
+                self.n += 1;
+                true
+            }
+            None => {
+                debug!(
+                    "ESP in: transport-mode packet on SPI {:08x} cannot be rebuilt, dropped",
+                    inner.spi
+                );
+                false
+            }
+        }
+    }
+
     fn full(&self) -> bool {
         self.n == self.bufs.len()
     }
@@ -273,10 +297,7 @@ fn decap_into(dp: &mut pqike_esp::DataPlane, pkt: &mut [u8], batch: &mut TunBatc
             batch.push(inner.data);
         }
         Ok(Decapsulated::Packet(inner)) => {
-            trace!(
-                "ESP in: transport-mode packet on SPI {:08x} not delivered",
-                inner.spi
-            );
+            batch.push_transport(&inner);
         }
         Ok(Decapsulated::Dummy { .. }) => {}
         Err(DecapError::UnknownSpi { .. }) | Err(_) => {}

@@ -28,9 +28,9 @@ pub mod xfrm;
 
 use pqike_esp::{DataPlane, ExpiryKind, SaParams};
 use pqike_proto::{ChildSaKeys, EspNotice};
-use routes::{range_to_cidrs, Cidr, Routes};
+use routes::{range_to_cidrs, Cidr, HostRoutes, Routes};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -126,6 +126,9 @@ impl Shared {
 /// Per-SA bookkeeping outside the ESP core.
 struct SaMeta {
     routes: Vec<Cidr>,
+    /// Transport mode: the peer whose traffic [`HostRoutes`] sends into the TUN, and the
+    /// ports exempted from that.
+    host_route: Option<(IpAddr, Vec<u16>)>,
     udp_encap: bool,
     local: SocketAddr,
     remote: SocketAddr,
@@ -153,12 +156,26 @@ pub struct Dataplane {
     /// Kernel backend: the netlink socket and the last reqid handed out.
     xfrm: Option<xfrm::XfrmSocket>,
     reqid: u32,
+    /// Kernel backend: what each Child SA (by inbound SPI) installed, for its removal.
+    xfrm_sas: HashMap<u32, XfrmSa>,
+}
+
+/// A policy selector pair and direction, as installed with `XFRM_MSG_NEWPOLICY`.
+type XfrmPolicy = ((IpAddr, u8), (IpAddr, u8), xfrm::Dir);
+
+/// What the kernel backend installed for one Child SA.
+struct XfrmSa {
+    local: IpAddr,
+    remote: IpAddr,
+    spi_out: u32,
+    policies: Vec<XfrmPolicy>,
 }
 
 struct Userspace {
     shared: Arc<Shared>,
     tun_failed: bool,
     routes: Routes,
+    hosts: HostRoutes,
     sas: HashMap<u32, SaMeta>,
     last_keepalive: Instant,
 }
@@ -183,6 +200,7 @@ impl Dataplane {
                 shared,
                 tun_failed: false,
                 routes: Routes::new(cfg.route_table),
+                hosts: HostRoutes::default(),
                 sas: HashMap::new(),
                 last_keepalive: Instant::now(),
             }
@@ -192,6 +210,7 @@ impl Dataplane {
             user,
             xfrm: None,
             reqid: 0,
+            xfrm_sas: HashMap::new(),
         }
     }
 
@@ -205,6 +224,7 @@ impl Dataplane {
             user: None,
             xfrm: None,
             reqid: 0,
+            xfrm_sas: HashMap::new(),
         }
     }
 
@@ -294,21 +314,40 @@ impl Dataplane {
                 }
             }
         }
+        let mut host_route = None;
+        if k.mode == pqike_proto::IpsecMode::Transport && u.shared.tun.get().is_some() {
+            // Our IKE and ESP to the peer must not enter the TUN (RFC 4301 §4.1: transport
+            // mode protects the hosts' own traffic, not the SA's).
+            let mut ports = vec![
+                500,
+                pqike_esp::udp::NAT_T_PORT,
+                self.cfg.nat_port,
+                k.local.port(),
+            ];
+            ports.sort_unstable();
+            ports.dedup();
+            u.hosts
+                .add(k.remote.ip(), k.local.ip(), &self.cfg.tun_name, &ports);
+            host_route = Some((k.remote.ip(), ports));
+        }
         info!(
             "data plane: Child SA {:08x}_i/{:08x}_o installed ({}{})",
             k.spi_in,
             k.spi_out,
             if udp_encap { "ESP-in-UDP" } else { "ESP" },
-            if routes.is_empty() {
-                ""
-            } else {
+            if !routes.is_empty() {
                 ", routes via TUN"
+            } else if host_route.is_some() {
+                ", transport mode via TUN"
+            } else {
+                ""
             }
         );
         u.sas.insert(
             k.spi_in,
             SaMeta {
                 routes,
+                host_route,
                 udp_encap,
                 local,
                 remote,
@@ -344,6 +383,7 @@ impl Dataplane {
                 return;
             }
         }
+        let mut installed = Vec::new();
         let to_cidr = |t: &pqike_wire::TrafficSelector| range_to_cidrs(t.start_addr, t.end_addr);
         for l in k.local_ts.iter().flat_map(to_cidr) {
             for r in k.remote_ts.iter().flat_map(to_cidr) {
@@ -366,8 +406,9 @@ impl Dataplane {
                         tunnel: k.mode == pqike_proto::IpsecMode::Tunnel,
                     };
                     let seq = sock.next_seq();
-                    if let Err(e) = sock.request(&p.encode(seq)) {
-                        warn!("xfrm: policy {src} -> {dst} {dir:?} not installed: {e}");
+                    match sock.request(&p.encode(seq)) {
+                        Ok(()) => installed.push(((src.addr, src.len), (dst.addr, dst.len), dir)),
+                        Err(e) => warn!("xfrm: policy {src} -> {dst} {dir:?} not installed: {e}"),
                     }
                 }
             }
@@ -376,15 +417,64 @@ impl Dataplane {
             "xfrm: Child SA {:08x}_i/{:08x}_o installed in the kernel (reqid {reqid})",
             k.spi_in, k.spi_out
         );
+        self.xfrm_sas.insert(
+            k.spi_in,
+            XfrmSa {
+                local: k.local.ip(),
+                remote: k.remote.ip(),
+                spi_out: k.spi_out,
+                policies: installed,
+            },
+        );
+    }
+
+    /// Kernel backend: delete both SAs, and the policies no other Child SA installed too
+    /// (after a rekey the new SA shares its predecessor's selectors).
+    fn xfrm_remove(&mut self, spi_in: u32) {
+        let Some(sa) = self.xfrm_sas.remove(&spi_in) else {
+            return;
+        };
+        let Some(sock) = self.xfrm.as_mut() else {
+            return;
+        };
+        for (src, dst, spi) in [
+            (sa.remote, sa.local, spi_in),
+            (sa.local, sa.remote, sa.spi_out),
+        ] {
+            let seq = sock.next_seq();
+            if let Err(e) = sock.request(&xfrm::del_sa(src, dst, spi, seq)) {
+                warn!("xfrm: SA {spi:08x} not deleted: {e}");
+            }
+        }
+        for p in &sa.policies {
+            if self.xfrm_sas.values().any(|o| o.policies.contains(p)) {
+                continue;
+            }
+            let seq = sock.next_seq();
+            if let Err(e) = sock.request(&xfrm::del_policy(p.0, p.1, p.2, seq)) {
+                warn!(
+                    "xfrm: policy {:?} -> {:?} {:?} not deleted: {e}",
+                    p.0, p.1, p.2
+                );
+            }
+        }
+        info!("xfrm: Child SA {spi_in:08x}_i removed from the kernel");
     }
 
     /// Remove a Child SA (engine event `RemoveChildSa`).
     pub fn remove(&mut self, spi_in: u32) {
+        if self.cfg.backend == Backend::Xfrm {
+            self.xfrm_remove(spi_in);
+            return;
+        }
         let Some(u) = self.user.as_mut() else { return };
         let counters = u.shared.lock().remove(spi_in);
         if let Some(meta) = u.sas.remove(&spi_in) {
             for c in meta.routes {
                 u.routes.remove(c, &self.cfg.tun_name);
+            }
+            if let Some((peer, ports)) = meta.host_route {
+                u.hosts.remove(peer, &ports);
             }
         }
         if let Some(c) = counters {
@@ -449,6 +539,9 @@ impl Dataplane {
     pub fn shutdown(&mut self) {
         if let Some(u) = self.user.as_mut() {
             u.routes.clear(&self.cfg.tun_name);
+            for (peer, ports) in u.sas.values().filter_map(|m| m.host_route.clone()) {
+                u.hosts.remove(peer, &ports);
+            }
         }
     }
 }

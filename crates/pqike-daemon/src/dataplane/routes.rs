@@ -233,6 +233,144 @@ impl Routes {
     }
 }
 
+/// Transport mode (host to host): the peer's own address goes into the TUN device, except
+/// for our IKE and ESP packets to it, which must still leave directly (a kernel with XFRM
+/// does this with socket policies; we do it with policy rules).
+///
+/// Per peer: rules at priority [`HostRoutes::BYPASS_PREF`] send UDP from our IKE/NAT-T ports
+/// and IP protocol 50 to the peer through the main table; a rule at [`HostRoutes::PREF`]
+/// sends everything else to the peer through table [`HostRoutes::TABLE`], which routes it
+/// into the TUN with our outer address as source.
+#[derive(Debug, Default)]
+pub struct HostRoutes {
+    refs: HashMap<IpAddr, usize>,
+}
+
+impl HostRoutes {
+    /// Routing table for transport-mode peers (next to strongSwan's 220).
+    pub const TABLE: u32 = 221;
+    /// Priority of the rule sending traffic to the peer into [`HostRoutes::TABLE`].
+    pub const PREF: u32 = 219;
+    /// Priority of the rules that exempt IKE and ESP.
+    pub const BYPASS_PREF: u32 = 218;
+
+    /// The `ip rule` selectors for `peer`: (selector words, table), bypasses first.
+    fn rules(peer: IpAddr, ike_ports: &[u16]) -> Vec<(Vec<String>, String)> {
+        let len = if peer.is_ipv6() { 128 } else { 32 };
+        let to = vec!["to".to_string(), format!("{peer}/{len}")];
+        let mut out = Vec::new();
+        for p in ike_ports {
+            let mut sel = to.clone();
+            sel.extend([
+                "ipproto".into(),
+                "udp".into(),
+                "sport".into(),
+                p.to_string(),
+            ]);
+            out.push((sel, "main".to_string()));
+        }
+        let mut esp = to.clone();
+        esp.extend(["ipproto".into(), "50".into()]);
+        out.push((esp, "main".to_string()));
+        out.push((to, Self::TABLE.to_string()));
+        out
+    }
+
+    fn rule_args(op: &str, peer: IpAddr, sel: &[String], table: &str) -> Vec<String> {
+        let f = if peer.is_ipv6() { "-6" } else { "-4" };
+        let pref = if table == "main" {
+            Self::BYPASS_PREF
+        } else {
+            Self::PREF
+        };
+        let mut a = vec![
+            f.into(),
+            "rule".into(),
+            op.into(),
+            "priority".into(),
+            pref.to_string(),
+        ];
+        a.extend(sel.iter().cloned());
+        a.extend(["lookup".into(), table.into()]);
+        a
+    }
+
+    /// Take a reference on the rules and route for `peer` (installed on the first one).
+    pub fn add(&mut self, peer: IpAddr, local: IpAddr, dev: &str, ike_ports: &[u16]) {
+        let n = self.refs.entry(peer).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            return;
+        }
+        let f = if peer.is_ipv6() { "-6" } else { "-4" };
+        let len = if peer.is_ipv6() { 128 } else { 32 };
+        let route: Vec<String> = vec![
+            f.into(),
+            "route".into(),
+            "replace".into(),
+            format!("{peer}/{len}"),
+            "dev".into(),
+            dev.into(),
+            "src".into(),
+            local.to_string(),
+            "table".into(),
+            Self::TABLE.to_string(),
+        ];
+        if !run_ip(&route) {
+            return;
+        }
+        for (sel, table) in Self::rules(peer, ike_ports) {
+            // A leftover identical rule (crashed daemon) would otherwise pile up.
+            while run_ip_quiet(&Self::rule_args("del", peer, &sel, &table)) {}
+            run_ip(&Self::rule_args("add", peer, &sel, &table));
+        }
+        info!("transport mode: traffic to {peer} via {dev} (src {local}), IKE/ESP bypass");
+    }
+
+    /// Drop a reference; rules and route go away with the last one.
+    pub fn remove(&mut self, peer: IpAddr, ike_ports: &[u16]) {
+        let Some(n) = self.refs.get_mut(&peer) else {
+            return;
+        };
+        *n -= 1;
+        if *n > 0 {
+            return;
+        }
+        self.refs.remove(&peer);
+        for (sel, table) in Self::rules(peer, ike_ports).into_iter().rev() {
+            run_ip(&Self::rule_args("del", peer, &sel, &table));
+        }
+        let f = if peer.is_ipv6() { "-6" } else { "-4" };
+        let len = if peer.is_ipv6() { 128 } else { 32 };
+        run_ip(&[
+            f.into(),
+            "route".into(),
+            "del".into(),
+            format!("{peer}/{len}"),
+            "table".into(),
+            Self::TABLE.to_string(),
+        ]);
+        info!("transport mode: route and rules for {peer} removed");
+    }
+
+    /// Remove everything (shutdown).
+    pub fn clear(&mut self, ike_ports: &[u16]) {
+        let all: Vec<IpAddr> = self.refs.keys().copied().collect();
+        for p in all {
+            self.refs.insert(p, 1);
+            self.remove(p, ike_ports);
+        }
+    }
+}
+
+fn run_ip_quiet(args: &[String]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 fn fam(c: Cidr) -> &'static str {
     if c.addr.is_ipv6() {
         "-6"
@@ -296,6 +434,25 @@ mod tests {
         );
         assert!(r("10.0.0.2", "10.0.0.1").is_empty());
         assert!(r("10.0.0.1", "::1").is_empty());
+    }
+
+    #[test]
+    fn transport_rules_exempt_ike_and_esp_before_the_tun_rule() {
+        let peer: IpAddr = "192.0.2.2".parse().unwrap();
+        let rules = HostRoutes::rules(peer, &[500, 4500]);
+        let args: Vec<String> = rules
+            .iter()
+            .map(|(sel, t)| HostRoutes::rule_args("add", peer, sel, t).join(" "))
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "-4 rule add priority 218 to 192.0.2.2/32 ipproto udp sport 500 lookup main",
+                "-4 rule add priority 218 to 192.0.2.2/32 ipproto udp sport 4500 lookup main",
+                "-4 rule add priority 218 to 192.0.2.2/32 ipproto 50 lookup main",
+                "-4 rule add priority 219 to 192.0.2.2/32 lookup 221",
+            ]
+        );
     }
 
     #[test]

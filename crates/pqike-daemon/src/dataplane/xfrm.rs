@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 const XFRM_MSG_NEWSA: u16 = 0x10;
 const XFRM_MSG_DELSA: u16 = 0x11;
 const XFRM_MSG_NEWPOLICY: u16 = 0x13;
+const XFRM_MSG_DELPOLICY: u16 = 0x14;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const XFRMA_ALG_AUTH_TRUNC: u16 = 20;
@@ -19,6 +20,7 @@ const XFRMA_ALG_CRYPT: u16 = 2;
 const XFRMA_ALG_AEAD: u16 = 18;
 const XFRMA_ENCAP: u16 = 4;
 const XFRMA_TMPL: u16 = 5;
+const XFRMA_SRCADDR: u16 = 13;
 const XFRMA_REPLAY_ESN_VAL: u16 = 23;
 const XFRM_STATE_ESN: u8 = 128;
 const UDP_ENCAP_ESPINUDP: u16 = 2;
@@ -217,14 +219,28 @@ impl SaRequest {
     }
 }
 
-/// `XFRM_MSG_DELSA` for an SA (`struct xfrm_usersa_id`).
-pub fn del_sa(dst: IpAddr, spi: u32, seq: u32) -> Vec<u8> {
-    let mut b = Vec::with_capacity(24);
+/// `XFRM_MSG_DELSA` for an SA: `struct xfrm_usersa_id` (the kernel's SA key: destination,
+/// SPI, protocol) plus the source as `XFRMA_SRCADDR`, as `ip xfrm state delete` sends it.
+pub fn del_sa(src: IpAddr, dst: IpAddr, spi: u32, seq: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(44);
     addr(&mut b, dst);
     b.extend_from_slice(&spi.to_be_bytes());
     u16ne(&mut b, family(dst));
     b.extend_from_slice(&[IPPROTO_ESP, 0]);
+    let mut a = Vec::with_capacity(16);
+    addr(&mut a, src);
+    attr(&mut b, XFRMA_SRCADDR, &a);
     message(XFRM_MSG_DELSA, seq, &b)
+}
+
+/// `XFRM_MSG_DELPOLICY` (`struct xfrm_userpolicy_id`: selector, index 0, direction): the
+/// policy is found by selector and direction, as with `ip xfrm policy delete`.
+pub fn del_policy(src: (IpAddr, u8), dst: (IpAddr, u8), dir: Dir, seq: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(64);
+    selector(&mut b, Some((src.0, src.1, dst.0, dst.1)), 0);
+    u32ne(&mut b, 0); // index: look up by selector
+    b.extend_from_slice(&[dir as u8, 0, 0, 0]);
+    message(XFRM_MSG_DELPOLICY, seq, &b)
 }
 
 /// An `XFRM_MSG_NEWPOLICY` request with one ESP template.
@@ -513,6 +529,49 @@ mod tests {
         assert_eq!(req.encode(3), want);
     }
 
+    /// `ip xfrm state delete src 192.0.2.1 dst 192.0.2.2 proto esp spi 0xc0ffee01`
+    const IP_DELSA: &str = concat!(
+        "\\xc0\\x00\\x02\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\xc0\\xff\\xee\\x01\\x02\\x00\\x32\\x00",
+        "\\x14\\x00\\x0d\\x00\\xc0\\x00\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00",
+    );
+
+    /// `ip xfrm policy delete src 198.51.100.0/24 dst 203.0.113.0/24 dir out`
+    const IP_DELPOLICY_OUT: &str = concat!(
+        "\\xcb\\x00\\x71\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\xc6\\x33\\x64\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00",
+        "\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x18\\x18\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x01\\x00\\x00\\x00",
+    );
+
+    /// `ip xfrm policy delete src 203.0.113.0/24 dst 198.51.100.0/24 dir fwd`
+    const IP_DELPOLICY_FWD: &str = concat!(
+        "\\xc6\\x33\\x64\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\xcb\\x00\\x71\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00",
+        "\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x18\\x18\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x00\\x00",
+    );
+
+    #[test]
+    fn delsa_matches_iproute2() {
+        let d = del_sa(
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            0xc0ffee01,
+            4,
+        );
+        let mut want = hdr(60, XFRM_MSG_DELSA, 4);
+        want.extend(unx(IP_DELSA));
+        assert_eq!(d, want);
+    }
+
+    #[test]
+    fn delpolicy_matches_iproute2() {
+        let a: IpAddr = "198.51.100.0".parse().unwrap();
+        let b: IpAddr = "203.0.113.0".parse().unwrap();
+        let mut want = hdr(80, XFRM_MSG_DELPOLICY, 6);
+        want.extend(unx(IP_DELPOLICY_OUT));
+        assert_eq!(del_policy((a, 24), (b, 24), Dir::Out, 6), want);
+        let mut want = hdr(80, XFRM_MSG_DELPOLICY, 7);
+        want.extend(unx(IP_DELPOLICY_FWD));
+        assert_eq!(del_policy((b, 24), (a, 24), Dir::Fwd, 7), want);
+    }
+
     #[test]
     fn lifetimes_and_delsa() {
         let req = SaRequest {
@@ -536,11 +595,6 @@ mod tests {
         // transport mode, window 64 in the fixed struct, no ESN attribute
         assert_eq!(&m[16 + 214..16 + 217], &[0, 64, 0]);
         assert_eq!(m.len(), 16 + 224 + 112);
-        let d = del_sa("192.0.2.2".parse().unwrap(), 0xc0ffee01, 2);
-        assert_eq!(d.len(), 16 + 24);
-        assert_eq!(&d[16..20], &[192, 0, 2, 2]);
-        assert_eq!(&d[32..36], &[0xc0, 0xff, 0xee, 0x01]);
-        assert_eq!(&d[36..40], &[2, 0, 50, 0]);
         assert!(algs_for((20, Some(256)), 0, &[], &[]).is_ok());
         assert!(algs_for((3, None), 2, &[], &[]).is_err());
     }

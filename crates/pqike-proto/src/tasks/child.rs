@@ -276,7 +276,18 @@ fn install(
 ) -> Result<(), IkeError> {
     let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
     install_keyed(
-        sa, ctx, cfg, sel, spi_in, spi_out, local_ts, remote_ts, mode, &[], &ni, &nr,
+        sa,
+        ctx,
+        cfg,
+        sel,
+        spi_in,
+        spi_out,
+        local_ts,
+        remote_ts,
+        mode,
+        &[],
+        &ni,
+        &nr,
     )
 }
 
