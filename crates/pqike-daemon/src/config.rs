@@ -204,6 +204,8 @@ struct RawDaemon {
     raw_esp: bool,
     force_udp_encap: bool,
     replay_window: Spanned<u32>,
+    // Debugging only: IKE/ESP keys for Wireshark (crate::keylog).
+    key_log: Option<Spanned<String>>,
 }
 
 impl Default for RawDaemon {
@@ -234,6 +236,7 @@ impl Default for RawDaemon {
             raw_esp: dp.raw_esp,
             force_udp_encap: dp.force_udp_encap,
             replay_window: Spanned::new(0..0, dp.replay_window),
+            key_log: None,
         }
     }
 }
@@ -348,6 +351,10 @@ struct RawConnection {
     rand_time: Option<u64>,
     child_rekey_time: Option<u64>,
     child_life_time: Option<u64>,
+    /// Child SA volume limits (octets, counted by the data plane): soft (rekey) and hard
+    /// (default soft + 50 %).
+    child_rekey_bytes: Option<Spanned<u64>>,
+    child_life_bytes: Option<Spanned<u64>>,
     dpd_delay: Option<u64>,
     #[serde(default)]
     dpd_action: RawSaAction,
@@ -358,6 +365,9 @@ struct RawConnection {
     pools: Vec<Spanned<String>>,
     #[serde(default)]
     vips: Vec<Spanned<String>>,
+    /// Force UDP encapsulation of ESP with a fake NAT-D (strongSwan's `encap`).
+    #[serde(default)]
+    encap: bool,
     /// CHILD_SA_PFS_INFO_SUPPORTED with this private-use notify number (true = 50600).
     #[serde(default)]
     child_pfs_info: bool,
@@ -376,6 +386,9 @@ struct RawConnection {
     ppk_intermediate: bool,
     #[serde(default)]
     ppk_int_legacy_numbers: bool,
+    /// RFC 9867 §4 PPK in CREATE_CHILD_SA exchanges.
+    #[serde(default)]
+    ppk_create_child: bool,
     /// RFC 9593 SUPPORTED_AUTH_METHODS.
     #[serde(default)]
     announce_auth_methods: bool,
@@ -444,6 +457,9 @@ pub struct DaemonConfig {
     pub credentials: Credentials,
     /// Data plane (`dataplane`, `tun_*`, `route_table`, `raw_esp`, `replay_window`).
     pub dataplane: crate::dataplane::DataplaneConfig,
+    /// `key_log`: file receiving Wireshark decryption-table lines (crate::keylog). Debugging
+    /// only; when set, `endpoint.export_keys` is on.
+    pub key_log: Option<PathBuf>,
 }
 
 /// Which byte span an error from the validation step refers to.
@@ -535,7 +551,14 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         );
     }
     let dpd = secs(&d.dpd_interval, true)?;
-    let dataplane = crate::dataplane::DataplaneConfig {
+    let key_log = match &d.key_log {
+        Some(p) if p.get_ref().is_empty() => {
+            return err(p.span(), "key_log must be a file path (omit it to disable)")
+        }
+        Some(p) => Some(PathBuf::from(p.get_ref())),
+        None => None,
+    };
+    let mut dataplane = crate::dataplane::DataplaneConfig {
         backend: d
             .dataplane
             .get_ref()
@@ -571,6 +594,7 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         ike_port: d.ike_port,
         nat_port: d.nat_port,
         dpd_interval: (!dpd.is_zero()).then_some(dpd),
+        export_keys: key_log.is_some(),
     };
 
     let mut credentials = Credentials::default();
@@ -670,11 +694,20 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
                 "ppk_required = true but no ppk secret is configured",
             );
         }
+        if c.ppk_create_child && !(c.ppk_intermediate && c.ppk_id.is_some()) {
+            // RFC 9867: PPKs in CREATE_CHILD_SA are only used on IKE SAs that negotiated
+            // USE_PPK_INT, which pqike offers with `ppk_intermediate` and a `ppk_id`.
+            return err(
+                c.name.span(),
+                "ppk_create_child = true needs ppk_intermediate = true and a ppk_id",
+            );
+        }
         let auth_ext = AuthExtensions {
             ppk_id: c.ppk_id.map(|s| s.into_inner()),
             ppk_required: c.ppk_required,
             ppk_intermediate: c.ppk_intermediate,
             ppk_int_legacy_numbers: c.ppk_int_legacy_numbers,
+            ppk_create_child: c.ppk_create_child,
             local2,
             remote2,
             announce_auth_methods: c.announce_auth_methods,
@@ -699,6 +732,28 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         }
         let mut children: Vec<ChildConfig> = Vec::new();
         let child_lifetime = c.children.first().map(|ch| ch.lifetime);
+        if let Some(rb) = &c.child_rekey_bytes {
+            let soft = *rb.get_ref();
+            if soft == 0 {
+                return err(
+                    rb.span(),
+                    "child_rekey_bytes must be positive (omit it to disable)",
+                );
+            }
+            let hard = match &c.child_life_bytes {
+                Some(lb) if *lb.get_ref() <= soft => {
+                    return err(lb.span(), "child_life_bytes must exceed child_rekey_bytes");
+                }
+                Some(lb) => *lb.get_ref(),
+                // Expiry reaches the engine on the data plane's 1 s tick and the rekey takes a
+                // round trip or two: +10 % (strongSwan's kernel default) is a fraction of a
+                // second at link speed, so the hard limit could fire before the rekey is done.
+                None => soft.saturating_add(soft / 2),
+            };
+            dataplane.child_bytes.insert(name.clone(), (soft, hard));
+        } else if let Some(lb) = &c.child_life_bytes {
+            return err(lb.span(), "child_life_bytes needs child_rekey_bytes");
+        }
         let mut conn_pools = Vec::new();
         for pn in &c.pools {
             let p = pools
@@ -787,6 +842,7 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
                     .then(|| c.child_pfs_info_notify.unwrap_or(50600)),
                 pools: conn_pools,
                 vips,
+                force_encap: c.encap,
             },
         });
     }
@@ -801,6 +857,7 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         start,
         credentials,
         dataplane,
+        key_log,
     })
 }
 
@@ -1346,6 +1403,49 @@ split = [\"10.2.0.0/16\"]
             )),
             "{s}"
         );
+    }
+
+    /// Child SA volume limits go to the data plane by connection name; hard defaults to
+    /// soft + 50 %; inconsistent values are located.
+    #[test]
+    fn child_byte_limits() {
+        let p = "proposals = [\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\"]";
+        let c = parse_str(&MINIMAL.replacen(p, &format!("{p}\nchild_rekey_bytes = 1000000"), 1))
+            .unwrap();
+        assert_eq!(
+            c.dataplane.child_bytes.get("lab"),
+            Some(&(1_000_000, 1_500_000))
+        );
+        let c = parse_str(&MINIMAL.replacen(
+            p,
+            &format!("{p}\nchild_rekey_bytes = 1000\nchild_life_bytes = 5000"),
+            1,
+        ))
+        .unwrap();
+        assert_eq!(c.dataplane.child_bytes.get("lab"), Some(&(1000, 5000)));
+        assert!(parse_str(MINIMAL).unwrap().dataplane.child_bytes.is_empty());
+        for (extra, msg, key) in [
+            (
+                "child_rekey_bytes = 0",
+                "must be positive",
+                "child_rekey_bytes",
+            ),
+            (
+                "child_rekey_bytes = 1000\nchild_life_bytes = 1000",
+                "must exceed",
+                "child_life_bytes",
+            ),
+            (
+                "child_life_bytes = 1000",
+                "needs child_rekey_bytes",
+                "child_life_bytes",
+            ),
+        ] {
+            let text = MINIMAL.replacen(p, &format!("{p}\n{extra}"), 1);
+            let e = parse_str(&text).expect_err(extra);
+            assert!(e.to_string().contains(msg), "{extra}: {e}");
+            assert_eq!(e.line, line_of(key, &text), "{extra}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The control protocol between `pqike` and `pqiked`: newline-delimited JSON over a Unix socket,
 //! one request line, one response line.
 //!
-//! Requests: `{"cmd":"status"}`, `{"cmd":"up","name":"lab"}`, `{"cmd":"down","name":"lab"}`.
-//! Responses: `{"ok":true, ...}` or `{"ok":false,"error":"..."}`; `status` carries `ike_sas`,
-//! `up` carries the established `ike_sa`.
+//! Requests: `{"cmd":"status"}`, `{"cmd":"up","name":"lab"}`, `{"cmd":"down","name":"lab"}`,
+//! `{"cmd":"stats"}`.
+//! Responses: `{"ok":true, ...}` or `{"ok":false,"error":"..."}`; `status` carries `ike_sas`
+//! and `statistics`, `stats` only `statistics`, `up` carries the established `ike_sa`.
 use crate::proposal::{encr_name, integ_name};
 use crate::ts::format_ts;
 use pqike_proto::{DownReason, IkeSaStatus, IkeState, IpsecMode};
@@ -28,6 +29,8 @@ pub enum Request {
         /// Connection name.
         name: String,
     },
+    /// Daemon-wide statistics only (cheap to poll: no per-SA listing).
+    Stats,
 }
 
 /// A control response.
@@ -47,6 +50,9 @@ pub struct Response {
     /// `up`: the IKE SA that came up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ike_sa: Option<IkeSaInfo>,
+    /// `status` and `stats`: daemon-wide counters (crate::control_stats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<crate::control_stats::DaemonStats>,
 }
 
 impl Response {
@@ -410,6 +416,10 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"cmd":"down","name":"x"}"#).unwrap(),
             Request::Down { name: "x".into() }
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"cmd":"stats"}"#).unwrap(),
+            Request::Stats
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
     }

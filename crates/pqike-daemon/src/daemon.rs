@@ -20,6 +20,9 @@ use tracing::{debug, error, info, warn};
 /// A control request with the channel for its answer.
 type ControlMsg = (Request, oneshot::Sender<Response>);
 
+/// Most datagrams fed to the engine per event-loop turn (see the receive arm in [`run`]).
+const DATAGRAM_BATCH: usize = 64;
+
 /// An engine plus its sockets: what the daemon runs once and the demo runs twice.
 pub struct Node {
     /// The engine.
@@ -139,6 +142,11 @@ pub fn log_event(ev: &Event) {
             // Trap policies need the data plane (issue 3): logged until it is wired in.
             info!("trap policy for {connection}/{child} requested (no data plane yet)")
         }
+        // The keys themselves only go to the key_log files (crate::keylog).
+        Event::IkeSaKeys(k) => debug!(
+            "IKE SA {}[{}]: {:?} keys exported to key_log, SPIs {:016x}_i {:016x}_r",
+            k.connection, k.sa.0, k.stage, k.spi_i, k.spi_r
+        ),
         Event::VirtualIp { sa, connection, vip } => info!(
             "IKE SA {connection}[{}]: virtual IP {}/{} assigned (DNS {:?}, split {:?}); TUN setup pending",
             sa.0, vip.addr, vip.prefix, vip.dns, vip.split
@@ -153,12 +161,20 @@ struct Daemon {
     waiters: Vec<(String, oneshot::Sender<Response>)>,
     /// Where Child SAs carry traffic (crate::dataplane).
     dataplane: crate::dataplane::Dataplane,
+    /// Daemon-wide counters for `pqike status` (crate::control_stats).
+    stats: crate::control_stats::StatsCollector,
+    /// When the daemon started (uptime in the statistics).
+    started: Instant,
+    /// `key_log`: Wireshark decryption tables (crate::keylog), debugging only.
+    key_log: Option<crate::keylog::KeyLog>,
 }
 
 impl Daemon {
     async fn flush(&mut self) {
         for ev in self.node.flush().await {
             log_event(&ev);
+            self.stats.record(&ev);
+            self.log_keys(&ev);
             match &ev {
                 Event::IkeUp { status, .. } => {
                     let info = IkeSaInfo::from_status(status, Instant::now());
@@ -175,15 +191,37 @@ impl Daemon {
                     self.resolve(connection, || Response::error(msg.clone()));
                 }
                 Event::InstallChildSa(k) => self.dataplane.install(k, Instant::now()),
-                // A rekey we answered (lifecycle): the engine wants outbound to stay on the old
-                // SA until ActivateChildSa; until the data plane can hold an SA inbound-only,
-                // install it fully (newest outbound wins).
-                Event::InstallChildSaInbound(k) => self.dataplane.install(k, Instant::now()),
+                // A rekey we answered: outbound stays on the old SA until ActivateChildSa (the
+                // peer deleted the old SA) or the first packet on the new one (RFC 7296 §2.8).
+                Event::InstallChildSaInbound(k) => {
+                    self.dataplane.install_inbound_only(k, Instant::now())
+                }
+                Event::ActivateChildSa { spi_in, .. } => self.dataplane.activate(*spi_in),
                 Event::RemoveChildSa { spi_in, .. } => self.dataplane.remove(*spi_in),
                 _ => {}
             }
         }
         self.waiters.retain(|(_, tx)| !tx.is_closed());
+    }
+
+    /// Append IKE and Child SA keys to the key_log tables (when configured).
+    fn log_keys(&mut self, ev: &Event) {
+        let Some(log) = self.key_log.as_mut() else {
+            return;
+        };
+        let r = match ev {
+            Event::IkeSaKeys(k) => log.ike_keys(k),
+            Event::InstallChildSa(k) | Event::InstallChildSaInbound(k) => log.child(k),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            warn!("key_log: {e}");
+        }
+    }
+
+    fn statistics(&self, now: Instant) -> crate::control_stats::DaemonStats {
+        let uptime = now.saturating_duration_since(self.started).as_secs();
+        self.stats.snapshot(&self.node.endpoint.status(), uptime)
     }
 
     fn resolve(&mut self, connection: &str, resp: impl Fn() -> Response) {
@@ -228,6 +266,14 @@ impl Daemon {
                 let _ = reply.send(Response {
                     ok: true,
                     ike_sas: Some(sas),
+                    statistics: Some(self.statistics(now)),
+                    ..Default::default()
+                });
+            }
+            Request::Stats => {
+                let _ = reply.send(Response {
+                    ok: true,
+                    statistics: Some(self.statistics(now)),
                     ..Default::default()
                 });
             }
@@ -389,6 +435,21 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         node: Node::new(&cfg, sockets),
         waiters: Vec::new(),
         dataplane,
+        stats: Default::default(),
+        started: Instant::now(),
+        key_log: match &cfg.key_log {
+            Some(dir) => {
+                warn!(
+                    "key_log = {}: writing IKE and ESP SECRET KEYS to disk (debugging only)",
+                    dir.display()
+                );
+                Some(
+                    crate::keylog::KeyLog::open(dir)
+                        .map_err(|e| format!("key_log {}: {e}", dir.display()))?,
+                )
+            }
+            None => None,
+        },
     };
     // start_action = "trap": InstallTrap events (lifecycle; `start` is handled below).
     d.node.endpoint.start(Instant::now());
@@ -412,7 +473,19 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     loop {
         let deadline = d.node.deadline();
         tokio::select! {
-            Some(dg) = dgram_rx.recv() => d.node.datagram(&dg),
+            Some(dg) = dgram_rx.recv() => {
+                d.node.datagram(&dg);
+                // Under load, feed what is already queued before the flush and the next
+                // deadline: Endpoint::poll_timeout scans every SA, and once per datagram it
+                // was 40 % of the CPU with 1000 SAs rekeying at once (docs/performance.md).
+                // Bounded so that timers and control requests still get their turn.
+                for _ in 1..DATAGRAM_BATCH {
+                    match dgram_rx.try_recv() {
+                        Ok(dg) => d.node.datagram(&dg),
+                        Err(_) => break,
+                    }
+                }
+            }
             _ = dp_tick.tick() => {
                 // Lifetime expiry found by the data plane goes to the engine (it rekeys on
                 // soft, deletes on hard expiry).

@@ -203,6 +203,7 @@ impl Demo {
                 )
             }
             Event::IkeRekeyed { .. }
+            | Event::IkeSaKeys(_)
             | Event::InstallTrap { .. }
             | Event::VirtualIp { .. }
             | Event::InstallChildSaInbound(_)

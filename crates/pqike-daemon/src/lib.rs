@@ -17,10 +17,12 @@
 
 pub mod config;
 pub mod control;
+pub mod control_stats;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;
 pub mod identity;
+pub mod keylog;
 pub mod keys;
 pub mod net;
 pub mod pki_cmd;

@@ -97,6 +97,44 @@ pub struct SaInfo {
     pub seq_in: u64,
     /// Whether a hard limit was reached.
     pub expired: bool,
+    /// Whether the SPD may select this SA for outbound traffic.
+    pub outbound: Outbound,
+}
+
+/// Whether an installed SA carries outbound traffic (make-before-break, RFC 7296 §2.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// Selected for matching outbound traffic (the newest active SA wins).
+    Active,
+    /// Installed for decapsulation only: the rekey responder's new SA, which the peer may not
+    /// have installed yet. It becomes [`Outbound::Active`] with [`DataPlane::activate`], with
+    /// the first authentic packet received on it (the peer evidently has it), or when no
+    /// active SA matches a packet any more (its predecessor is gone).
+    InboundOnly,
+    /// Removed from the SPD ([`DataPlane::retire`]): decapsulates stragglers until
+    /// [`DataPlane::remove`], never selected for outbound, no expiry events.
+    Retired,
+}
+
+/// An inbound-only SA switched to outbound by the data plane itself ([`DataPlane::poll_activated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activated {
+    /// Inbound SPI.
+    pub spi_in: u32,
+    /// Outbound SPI.
+    pub spi_out: u32,
+    /// What switched it.
+    pub cause: ActivationCause,
+}
+
+/// Why the data plane switched an inbound-only SA to outbound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationCause {
+    /// An authentic packet arrived on it: the peer has installed it (RFC 7296 §2.8).
+    FirstPacket,
+    /// No active SA matched an outbound packet that it matches (its predecessor was removed
+    /// before the engine's activation arrived).
+    NoActiveSa,
 }
 
 struct ChildSa {
@@ -115,6 +153,7 @@ struct ChildSa {
     replay: ReplayWindow,
     counters: SaCounters,
     life: LifetimeState,
+    outbound: Outbound,
 }
 
 impl ChildSa {
@@ -143,6 +182,7 @@ pub struct DataPlane {
     /// rekey the new SA carries the traffic while the old one still decrypts stragglers.
     spd: Vec<u32>,
     events: VecDeque<ExpiryEvent>,
+    activated: VecDeque<Activated>,
     counters: GlobalCounters,
 }
 
@@ -153,7 +193,60 @@ impl DataPlane {
     }
 
     /// Installs a Child SA (both directions) at time `now` (the start of its time limits).
+    /// It takes over outbound traffic from older SAs with matching selectors (a rekey we
+    /// initiated: the peer installed it before answering).
     pub fn install(&mut self, p: SaParams, now: Instant) -> Result<(), InstallError> {
+        self.install_as(p, now, Outbound::Active)
+    }
+
+    /// Installs a Child SA that decapsulates but is not selected for outbound traffic until
+    /// [`DataPlane::activate`] or its first inbound packet (the responder of a rekey, RFC 7296
+    /// §2.8: the initiator installs the SA only when our response arrives).
+    pub fn install_inbound_only(&mut self, p: SaParams, now: Instant) -> Result<(), InstallError> {
+        self.install_as(p, now, Outbound::InboundOnly)
+    }
+
+    /// Lets an inbound-only SA carry outbound traffic (it becomes the newest in the SPD, so it
+    /// takes over from its predecessor). Returns false for an unknown or retired SA.
+    pub fn activate(&mut self, spi_in: u32) -> bool {
+        match self.sas.get_mut(&spi_in) {
+            Some(sa) if sa.outbound != Outbound::Retired => {
+                if sa.outbound == Outbound::InboundOnly {
+                    sa.outbound = Outbound::Active;
+                    self.spd.retain(|s| *s != spi_in);
+                    self.spd.push(spi_in);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops using an SA for outbound traffic and for expiry events, but keeps decapsulating
+    /// with it: packets the peer sent on it before it switched may still be in flight
+    /// (make-before-break; strongSwan keeps a rekeyed inbound SA for `delete_rekeyed_delay`
+    /// for the same reason). [`DataPlane::remove`] drops it for good.
+    pub fn retire(&mut self, spi_in: u32) -> bool {
+        match self.sas.get_mut(&spi_in) {
+            Some(sa) => {
+                sa.outbound = Outbound::Retired;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Inbound-only SAs the data plane switched to outbound on its own; call until `None`.
+    pub fn poll_activated(&mut self) -> Option<Activated> {
+        self.activated.pop_front()
+    }
+
+    fn install_as(
+        &mut self,
+        p: SaParams,
+        now: Instant,
+        outbound: Outbound,
+    ) -> Result<(), InstallError> {
         if self.sas.contains_key(&p.spi_in) {
             return Err(InstallError::DuplicateSpi(p.spi_in));
         }
@@ -204,6 +297,7 @@ impl DataPlane {
                 replay: ReplayWindow::new(window),
                 counters: SaCounters::default(),
                 life: LifetimeState::new(p.lifetime, now),
+                outbound,
             },
         );
         self.spd.push(p.spi_in);
@@ -230,6 +324,7 @@ impl DataPlane {
             seq_out: sa.seq_out,
             seq_in: sa.replay.top(),
             expired: sa.life.hard_fired,
+            outbound: sa.outbound,
         })
     }
 
@@ -255,6 +350,7 @@ impl DataPlane {
         };
         let mut expired = None;
         let mut chosen = None;
+        let mut standby = None;
         for spi in self.spd.iter().rev() {
             let Some(sa) = self.sas.get(spi) else {
                 continue;
@@ -264,8 +360,32 @@ impl DataPlane {
                     expired.get_or_insert(sa.spi_out);
                     continue;
                 }
-                chosen = Some(*spi);
-                break;
+                match sa.outbound {
+                    Outbound::Active => {
+                        chosen = Some(*spi);
+                        break;
+                    }
+                    Outbound::InboundOnly => {
+                        standby.get_or_insert(*spi);
+                    }
+                    Outbound::Retired => {}
+                }
+            }
+        }
+        if chosen.is_none() {
+            // The engine removes the old SA and activates its replacement as two events: a
+            // packet in between goes out on the replacement instead of being dropped (the old
+            // SA is only removed once the peer deleted it, i.e. has the new one).
+            if let Some(spi) = standby {
+                self.activate(spi);
+                if let Some(sa) = self.sas.get(&spi) {
+                    self.activated.push_back(Activated {
+                        spi_in: sa.spi_in,
+                        spi_out: sa.spi_out,
+                        cause: ActivationCause::NoActiveSa,
+                    });
+                }
+                chosen = Some(spi);
             }
         }
         let Some(sa) = chosen.and_then(|s| self.sas.get_mut(&s)) else {
@@ -491,15 +611,29 @@ impl DataPlane {
         }
         sa.counters.packets_in += 1;
         sa.counters.bytes_in += (data_end - body) as u64;
+        if sa.outbound == Outbound::InboundOnly {
+            // RFC 7296 §2.8: the rekey responder may start sending on the new SA once it
+            // receives traffic on it. An authentic packet proves the peer installed it.
+            sa.outbound = Outbound::Active;
+            self.activated.push_back(Activated {
+                spi_in: sa.spi_in,
+                spi_out: sa.spi_out,
+                cause: ActivationCause::FirstPacket,
+            });
+            self.spd.retain(|s| *s != spi);
+            self.spd.push(spi);
+        }
         let (spi_in, spi_out, events) = (sa.spi_in, sa.spi_out, &mut self.events);
-        sa.life.check_volume(&sa.counters, |kind, cause| {
-            events.push_back(ExpiryEvent {
-                spi_in,
-                spi_out,
-                kind,
-                cause,
-            })
-        });
+        if sa.outbound != Outbound::Retired {
+            sa.life.check_volume(&sa.counters, |kind, cause| {
+                events.push_back(ExpiryEvent {
+                    spi_in,
+                    spi_out,
+                    kind,
+                    cause,
+                })
+            });
+        }
         Ok(Decapsulated::Packet(Inner {
             spi,
             mode: sa.mode,
@@ -521,6 +655,10 @@ impl DataPlane {
             let Some(sa) = self.sas.get_mut(spi) else {
                 continue;
             };
+            if sa.outbound == Outbound::Retired {
+                // Its successor carries the traffic; the engine has forgotten it already.
+                continue;
+            }
             while let Some(kind) = sa.life.check_time(now) {
                 self.events.push_back(sa.event(kind, ExpiryCause::Time));
             }
@@ -532,6 +670,7 @@ impl DataPlane {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sas
             .values()
+            .filter(|sa| sa.outbound != Outbound::Retired)
             .filter_map(|sa| sa.life.next_deadline())
             .min()
     }
@@ -953,6 +1092,132 @@ mod tests {
         assert!(da.remove(0xa2).is_some());
         assert_eq!(da.encapsulate(&a_to_b(), &mut buf).unwrap().spi, B_IN);
         assert_eq!(da.sas().count(), 1);
+    }
+
+    /// The rekeyed pair (SPIs a2/b2) with the same selectors and fresh keys.
+    fn rekeyed() -> (SaParams, SaParams) {
+        let (mut a, mut b) = params(gcm().0, gcm().1, false, Lifetime::default());
+        (a.spi_in, a.spi_out, b.spi_in, b.spi_out) = (0xa2, 0xb2, 0xb2, 0xa2);
+        a.encr_key_in = Zeroizing::new(vec![5; a.encr_key_in.len()]);
+        a.encr_key_out = Zeroizing::new(vec![6; a.encr_key_out.len()]);
+        b.encr_key_in = a.encr_key_out.clone();
+        b.encr_key_out = a.encr_key_in.clone();
+        (a, b)
+    }
+
+    fn out_spi(d: &mut DataPlane) -> u32 {
+        let mut buf = [0u8; 256];
+        d.encapsulate(&a_to_b(), &mut buf).unwrap().spi
+    }
+
+    #[test]
+    fn inbound_only_sa_activates_on_first_packet() {
+        let now = Instant::now();
+        let (mut da, mut db) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        let (a2, b2) = rekeyed();
+        // A answered the rekey: new SA inbound-only, A keeps sending on the old one.
+        da.install_inbound_only(a2, now).unwrap();
+        assert_eq!(da.sa(0xa2).unwrap().outbound, Outbound::InboundOnly);
+        assert_eq!(out_spi(&mut da), B_IN);
+        assert_eq!(da.poll_activated(), None);
+        // B (initiator) got the response: installs fully, switches at once.
+        db.install(b2, now).unwrap();
+        let mut b_to_a = ip4([10, 2, 0, 1], [10, 1, 0, 1], 100);
+        let mut on_new = enc(&mut db, &b_to_a);
+        assert_eq!(&on_new[..4], &0xa2u32.to_be_bytes());
+        // A forged packet on the new SA does not switch anything.
+        let mut forged = on_new.clone();
+        let n = forged.len();
+        forged[n - 1] ^= 1;
+        assert!(da.decapsulate(&mut forged).is_err());
+        assert_eq!(out_spi(&mut da), B_IN);
+        // The first authentic packet on the new SA does (RFC 7296 §2.8).
+        assert!(da.decapsulate(&mut on_new).is_ok());
+        assert_eq!(
+            da.poll_activated(),
+            Some(Activated {
+                spi_in: 0xa2,
+                spi_out: 0xb2,
+                cause: ActivationCause::FirstPacket
+            })
+        );
+        assert_eq!(da.poll_activated(), None);
+        assert_eq!(out_spi(&mut da), 0xb2);
+        // The engine's later ActivateChildSa is a no-op.
+        assert!(da.activate(0xa2));
+        assert_eq!(da.poll_activated(), None);
+        assert_eq!(out_spi(&mut da), 0xb2);
+        // B's packets sent on the old SA before it switched still decapsulate...
+        db.remove(0xb2);
+        b_to_a = ip4([10, 2, 0, 1], [10, 1, 0, 2], 80);
+        let mut straggler = enc(&mut db, &b_to_a);
+        assert_eq!(&straggler[..4], &A_IN.to_be_bytes());
+        // ...also after the old SA was retired (RemoveChildSa), until it is removed.
+        assert!(da.retire(A_IN));
+        assert_eq!(out_spi(&mut da), 0xb2);
+        assert!(da.decapsulate(&mut straggler.clone()).is_ok());
+        assert!(da.remove(A_IN).is_some());
+        assert_eq!(
+            da.decapsulate(&mut straggler).unwrap_err(),
+            DecapError::UnknownSpi(A_IN)
+        );
+    }
+
+    #[test]
+    fn inbound_only_sa_takes_over_when_engine_activates_or_old_sa_goes() {
+        let now = Instant::now();
+        let (mut da, _) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        let (a2, _) = rekeyed();
+        da.install_inbound_only(a2.clone(), now).unwrap();
+        assert_eq!(out_spi(&mut da), B_IN);
+        assert!(da.activate(0xa2));
+        assert_eq!(out_spi(&mut da), 0xb2);
+        assert_eq!(
+            da.poll_activated(),
+            None,
+            "engine activations are not reported back"
+        );
+        assert!(!da.activate(0x99));
+
+        // RemoveChildSa(old) before ActivateChildSa(new): the next packet uses the new SA.
+        let (mut da, _) = setup(gcm().0, gcm().1, false, Lifetime::default(), now);
+        da.install_inbound_only(a2, now).unwrap();
+        assert!(da.retire(A_IN));
+        assert_eq!(out_spi(&mut da), 0xb2);
+        assert_eq!(
+            da.poll_activated().map(|a| (a.spi_in, a.cause)),
+            Some((0xa2, ActivationCause::NoActiveSa))
+        );
+        assert_eq!(da.sa(0xa2).unwrap().outbound, Outbound::Active);
+        // A retired SA is never selected again and raises no expiry events.
+        assert!(!da.activate(A_IN));
+        da.remove(0xa2);
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            da.encapsulate(&a_to_b(), &mut buf).unwrap_err(),
+            EncapError::NoPolicy
+        );
+    }
+
+    #[test]
+    fn retired_sa_raises_no_expiry() {
+        let now = Instant::now();
+        let lt = Lifetime {
+            soft: Limits {
+                time: Some(Duration::from_secs(1)),
+                bytes: Some(1),
+                ..Limits::default()
+            },
+            ..Lifetime::default()
+        };
+        let (mut da, mut db) = setup(gcm().0, gcm().1, false, lt, now);
+        let mut p = enc(&mut db, &ip4([10, 2, 0, 1], [10, 1, 0, 1], 100));
+        da.retire(A_IN);
+        assert!(da.decapsulate(&mut p).is_ok());
+        assert_eq!(da.poll_timeout(), None);
+        assert_eq!(da.poll_expiry(now + Duration::from_secs(5)), None);
+        // Not retired, the same traffic and time would have fired.
+        assert!(db.poll_expiry(now + Duration::from_secs(5)).is_some());
     }
 
     #[test]

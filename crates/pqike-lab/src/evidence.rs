@@ -23,7 +23,8 @@ pub fn start_capture(ns: &str, iface: &str, pcap: &Path) -> Option<Child> {
             "-i",
             iface,
             "-f",
-            "udp port 500 or udp port 4500",
+            // IKE, ESP-in-UDP (RFC 3948) and plain ESP (traffic cases)
+            "udp port 500 or udp port 4500 or esp",
             "-w",
         ])
         .arg(pcap)
@@ -227,6 +228,55 @@ pub fn decryption_table(sets: &[IkeKeys], spis: &[(String, String)], ike_line: &
     out
 }
 
+/// Decryption tables from pqiked's `key_log` directory (crates/pqike-daemon/src/keylog.rs).
+pub struct EngineTables {
+    /// `ikev2_decryption_table`: the final key set per SPI pair.
+    pub ike: String,
+    /// Round r: the key set that protects IKE_INTERMEDIATE #r+1, per SPI pair.
+    pub rounds: Vec<String>,
+    /// `esp_sa`: both directions of every Child SA.
+    pub esp: String,
+}
+
+/// Read pqiked's key_log tables; `None` when it wrote no IKE key set.
+pub fn engine_tables(dir: &Path) -> Option<EngineTables> {
+    const SUPERSEDED: &str = "# superseded (IKE_INTERMEDIATE keys): ";
+    let ike = std::fs::read_to_string(dir.join("ikev2_decryption_table")).ok()?;
+    if !ike.lines().any(|l| !l.is_empty() && !l.starts_with('#')) {
+        return None;
+    }
+    let esp = std::fs::read_to_string(dir.join("esp_sa")).unwrap_or_default();
+    // the file lists, per SPI pair, its superseded sets (oldest first), then the live one
+    let mut rounds: Vec<String> = Vec::new();
+    let mut r = 0;
+    for l in ike.lines() {
+        if let Some(row) = l.strip_prefix(SUPERSEDED) {
+            if rounds.len() <= r {
+                rounds.push(format!(
+                    "# pqiked key_log: key set of round {r} (decrypts IKE_INTERMEDIATE #{})\n",
+                    r + 1
+                ));
+            }
+            rounds[r].push_str(row);
+            rounds[r].push('\n');
+            r += 1;
+        } else if !l.starts_with('#') {
+            r = 0;
+        }
+    }
+    let mut ike_out = String::from(
+        "# Wireshark IKEv2 decryption table (Preferences > Protocols > ISAKMP > IKEv2 Decryption Table,\n\
+         # or copy to ~/.config/wireshark/ikev2_decryption_table). Keys from pqiked's key_log:\n\
+         # the final set per IKE SA (IKE_AUTH onwards); IKE_INTERMEDIATE sets are commented.\n",
+    );
+    ike_out.push_str(&ike);
+    Some(EngineTables {
+        ike: ike_out,
+        rounds,
+        esp,
+    })
+}
+
 /// One decryption table per earlier key round (round r decrypts IKE_INTERMEDIATE #r+1).
 pub fn round_tables(sets: &[IkeKeys], spis: &[(String, String)], ike_line: &str) -> Vec<String> {
     let Some(first) = sets.first() else {
@@ -254,6 +304,10 @@ pub struct Pkt {
     pub ke_groups: Vec<u32>,
     pub ispi: String,
     pub rspi: String,
+    /// ESP (or ESP-in-UDP) packet: SPI and sequence number
+    pub esp: Option<(u32, u32)>,
+    /// what the decrypted ESP payload carries, e.g. "ICMP echo request 198.51.100.1 -> 203.0.113.1"
+    pub inner: Option<String>,
 }
 
 pub fn exchange_name(x: u32) -> String {
@@ -384,6 +438,10 @@ pub fn tshark_packets(pcap: &Path, wsconf: &Path) -> Result<Vec<Pkt>, String> {
         "isakmp.key_exchange.dh_group",
         "isakmp.ispi",
         "isakmp.rspi",
+        "esp.spi",
+        "esp.sequence",
+        "icmp.type",
+        "ip.proto",
     ];
     let mut cmd = Command::new("tshark");
     cmd.env("HOME", wsconf).arg("-r").arg(pcap).args([
@@ -395,6 +453,10 @@ pub fn tshark_packets(pcap: &Path, wsconf: &Path) -> Result<Vec<Pkt>, String> {
         "occurrence=a",
         "-E",
         "aggregator=,",
+        // ESP with the keys of wsconf's esp_sa (pqiked's key_log); UDP 4500 packets without
+        // the non-ESP marker are ESP-in-UDP (RFC 3948) and dissected as ESP by default
+        "-o",
+        "esp.enable_encryption_decode:TRUE",
     ]);
     for f in fields {
         cmd.args(["-e", f]);
@@ -415,10 +477,32 @@ pub fn tshark_packets(pcap: &Path, wsconf: &Path) -> Result<Vec<Pkt>, String> {
             (Some(n), Some(t)) => Some((*n, *t)),
             _ => None,
         };
+        // ip.* has one value per IP header: outer first, then the decrypted inner one
+        let srcs: Vec<&str> = c[1].split(',').collect();
+        let dsts: Vec<&str> = c[2].split(',').collect();
+        let esp = nums(c[14])
+            .first()
+            .map(|spi| (*spi, nums(c[15]).first().copied().unwrap_or(0)));
+        let inner = (esp.is_some() && srcs.len() > 1).then(|| {
+            let what = match (nums(c[16]).first(), nums(c[17]).get(1)) {
+                (Some(8), _) => "ICMP echo request".to_string(),
+                (Some(0), _) => "ICMP echo reply".to_string(),
+                (Some(t), _) => format!("ICMP type {t}"),
+                (None, Some(6)) => "TCP".into(),
+                (None, Some(17)) => "UDP".into(),
+                (None, Some(p)) => format!("IP proto {p}"),
+                (None, None) => "IP".into(),
+            };
+            format!(
+                "{what} {} -> {}",
+                srcs[1],
+                dsts.get(1).copied().unwrap_or("?")
+            )
+        });
         pkts.push(Pkt {
             t: c[0].parse().unwrap_or(0.0),
-            src: c[1].to_string(),
-            dst: c[2].to_string(),
+            src: srcs[0].to_string(),
+            dst: dsts[0].to_string(),
             udp_len: c[3].parse().unwrap_or(0),
             exch: nums(c[4]).first().copied().unwrap_or(0),
             response: flags & 0x20 != 0,
@@ -429,6 +513,8 @@ pub fn tshark_packets(pcap: &Path, wsconf: &Path) -> Result<Vec<Pkt>, String> {
             ke_groups: nums(c[11]),
             ispi: c[12].split(',').next().unwrap_or("").to_string(),
             rspi: c[13].split(',').next().unwrap_or("").to_string(),
+            esp,
+            inner,
         });
     }
     Ok(pkts)
@@ -465,6 +551,29 @@ pub struct TraceStats {
     /// datagrams the impairment stage dropped / duplicated
     pub dropped: usize,
     pub duplicated: usize,
+    /// distinct requests per sender address and exchange (retransmits and fragments not
+    /// counted): who drove which CREATE_CHILD_SA / IKE_FOLLOWUP_KE
+    #[serde(default)]
+    pub requests: BTreeMap<String, BTreeMap<String, usize>>,
+    /// ESP packets on the wire / of those, decrypted by tshark with the `esp_sa` table
+    #[serde(default)]
+    pub esp_packets: usize,
+    #[serde(default)]
+    pub esp_decrypted: usize,
+    /// SPIs of the ESP packets, in order of appearance (hex)
+    #[serde(default)]
+    pub esp_spis: Vec<String>,
+}
+
+impl TraceStats {
+    /// Requests of exchange `exch` sent from `src`.
+    pub fn requests_from(&self, src: &str, exch: &str) -> usize {
+        self.requests
+            .get(src)
+            .and_then(|m| m.get(exch))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 pub fn stats(pkts: &[Pkt]) -> TraceStats {
@@ -474,6 +583,17 @@ pub fn stats(pkts: &[Pkt]) -> TraceStats {
     };
     let mut seen = std::collections::HashSet::new();
     for p in pkts {
+        if let Some((spi, _)) = p.esp {
+            s.esp_packets += 1;
+            if p.inner.is_some() {
+                s.esp_decrypted += 1;
+            }
+            let spi = format!("0x{spi:08x}");
+            if !s.esp_spis.contains(&spi) {
+                s.esp_spis.push(spi);
+            }
+            continue;
+        }
         s.max_datagram = s.max_datagram.max(p.udp_len.saturating_sub(8));
         if p.frag.is_some() {
             s.fragments += 1;
@@ -489,10 +609,18 @@ pub fn stats(pkts: &[Pkt]) -> TraceStats {
             p.frag,
             p.ispi.clone(),
         );
-        if !seen.insert(key) {
+        let first = seen.insert(key);
+        if !first {
             s.retransmissions += 1;
         }
         let name = exchange_name(p.exch);
+        if first && !p.response && p.frag.is_none_or(|(n, _)| n == 1) {
+            *s.requests
+                .entry(p.src.clone())
+                .or_default()
+                .entry(name.clone())
+                .or_default() += 1;
+        }
         if !p.response && s.exchanges.last() != Some(&name) {
             s.exchanges.push(name.clone());
         }
@@ -531,6 +659,17 @@ pub fn summary_text(pkts: &[Pkt], st: &TraceStats, names: &BTreeMap<String, Stri
     let who = |a: &str| names.get(a).cloned().unwrap_or_else(|| a.to_string());
     let mut out = String::new();
     for p in pkts {
+        if let Some((spi, seq)) = p.esp {
+            out.push_str(&format!(
+                "{:>8.3}s {:>12} -> {:<12} {:>5} B  ESP SPI 0x{spi:08x} seq {seq} -> {}\n",
+                p.t,
+                who(&p.src),
+                who(&p.dst),
+                p.udp_len.saturating_sub(8),
+                p.inner.as_deref().unwrap_or("(not decrypted)")
+            ));
+            continue;
+        }
         // types < 33 are proposal/transform substructures, not payloads
         let pl: Vec<String> = p
             .payloads
@@ -571,6 +710,22 @@ pub fn summary_text(pkts: &[Pkt], st: &TraceStats, names: &BTreeMap<String, Stri
         st.retransmissions,
         if st.ke_rounds.is_empty() { "-".into() } else { st.ke_rounds.join(" + ") }
     ));
+    for (src, m) in &st.requests {
+        let list: Vec<String> = m.iter().map(|(x, n)| format!("{x} x{n}")).collect();
+        out.push_str(&format!(
+            "requests from {}: {}\n",
+            who(src),
+            list.join(", ")
+        ));
+    }
+    if st.esp_packets > 0 {
+        out.push_str(&format!(
+            "ESP: {} packets ({} decrypted with esp_sa), SPIs {}\n",
+            st.esp_packets,
+            st.esp_decrypted,
+            st.esp_spis.join(" ")
+        ));
+    }
     if !st.errors.is_empty() {
         out.push_str(&format!("error notifies: {}\n", st.errors.join("; ")));
     }
@@ -640,6 +795,52 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert!(rows[0].starts_with("11,22,,"), "{}", rows[0]);
         assert!(t.contains("#11,22,aabbccdd"));
+    }
+
+    fn pkt(src: &str, exch: u32, msgid: u32, response: bool, frag: Option<(u32, u32)>) -> Pkt {
+        Pkt {
+            src: src.into(),
+            exch,
+            msgid,
+            response,
+            frag,
+            ispi: "aa".into(),
+            ..Pkt::default()
+        }
+    }
+
+    #[test]
+    fn requests_are_counted_per_sender_once() {
+        let pkts = vec![
+            pkt("1.1.1.1", 36, 2, false, None),
+            pkt("1.1.1.1", 36, 2, false, None), // retransmit
+            pkt("2.2.2.2", 36, 2, true, None),
+            pkt("1.1.1.1", 44, 3, false, Some((1, 2))),
+            pkt("1.1.1.1", 44, 3, false, Some((2, 2))),
+            pkt("2.2.2.2", 36, 0, false, None),
+            Pkt {
+                esp: Some((0xc0ffee, 1)),
+                inner: Some("ICMP echo request 198.51.100.1 -> 203.0.113.1".into()),
+                ..Pkt::default()
+            },
+            Pkt {
+                esp: Some((0xc0ffee, 2)),
+                ..Pkt::default()
+            },
+        ];
+        let st = stats(&pkts);
+        assert_eq!(st.requests_from("1.1.1.1", "CREATE_CHILD_SA"), 1);
+        assert_eq!(st.requests_from("1.1.1.1", "IKE_FOLLOWUP_KE"), 1);
+        assert_eq!(st.requests_from("2.2.2.2", "CREATE_CHILD_SA"), 1);
+        assert_eq!(st.retransmissions, 1);
+        assert_eq!((st.esp_packets, st.esp_decrypted), (2, 1));
+        assert_eq!(st.esp_spis, vec!["0x00c0ffee".to_string()]);
+        let text = summary_text(&pkts, &st, &BTreeMap::new());
+        assert!(
+            text.contains("ESP SPI 0x00c0ffee seq 1 -> ICMP echo request"),
+            "{text}"
+        );
+        assert!(text.contains("seq 2 -> (not decrypted)"), "{text}");
     }
 
     #[test]

@@ -61,7 +61,12 @@ pub fn markdown(
          (userspace NFQUEUE stage in the router: 5 % loss, 5-20 ms delay with reordering, 2 % duplicates, seeded), \
          *nat* (initiator behind an nftables masquerade), *rekey* (the peer rekeys IKE SA and Child SA). \
          Each row links to its evidence: `trace.txt` (tshark summary of the capture, decrypted), \
-         `ikev2_decryption_table` (Wireshark), trimmed logs of both sides, `status-*.txt`, `verdict.txt`.\n"
+         `ikev2_decryption_table` and `esp_sa` (Wireshark decryption tables, from pqiked's `key_log`), \
+         trimmed logs of both sides, `status-*.txt`, `verdict.txt`. To open a cell's `ike.pcap` (`--keep-pcap`) \
+         decrypted: `mkdir -p ~/.config/wireshark/profiles/pqike && cp EVIDENCE/ikev2_decryption_table \
+         EVIDENCE/esp_sa ~/.config/wireshark/profiles/pqike/ && wireshark -C pqike -r EVIDENCE/ike.pcap` \
+         (the table holds the final key set per IKE SA: IKE_AUTH onwards; the IKE_INTERMEDIATE key sets \
+         are commented rows to swap in).\n"
     );
     let _ = writeln!(
         out,
@@ -72,7 +77,12 @@ pub fn markdown(
         let ev = r
             .evidence_dir
             .as_ref()
-            .map(|d| format!("[trace]({d}/trace.txt) [logs]({d}/)"))
+            .map(|d| {
+                format!(
+                    "[trace]({d}/trace.txt) [logs]({d}/) [ike keys]({d}/ikev2_decryption_table) \
+                     [esp keys]({d}/esp_sa)"
+                )
+            })
             .unwrap_or_else(|| "-".into());
         let mut detail = r.detail.clone();
         if let Some(n) = &r.note {

@@ -4,7 +4,7 @@ use crate::evidence;
 use crate::impair::ImpairSpec;
 use crate::net::{self, Lab, PathSpec};
 use crate::peers::{Ctx, Driver, Side, Status};
-use crate::scenario::{Case, Expect, PathKind, Role};
+use crate::scenario::{Case, Expect, PathKind, RekeyBy, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -301,6 +301,9 @@ impl Runner {
             side_env: side_env(case, peer_side, ps.nat),
         };
         let cap = evidence::start_capture(&lab.ns_left(), &lab.left_if(), &ev.join("ike.pcap"));
+        // traffic cases: did the pings through the tunnel get their replies
+        let mut ping_ok: Option<bool> = None;
+        let left_ns = lab.ns_left();
         let result = (|| -> Result<(Status, Status), String> {
             peer.configure(&pe)
                 .map_err(|e| format!("{} config: {e}", peer.id()))?;
@@ -324,11 +327,64 @@ impl Runner {
                 std::thread::sleep(Duration::from_millis(1500));
             }
             if case.path == PathKind::Rekey && both_up() {
-                steps.push_str(&format!("+ {} rekeys IKE SA and Child SA\n", peer.id()));
-                match peer.rekey(&pe) {
-                    Ok(o) | Err(o) => steps.push_str(&o),
+                match case.rekey_by {
+                    RekeyBy::Peer => {
+                        steps.push_str(&format!("+ {} rekeys IKE SA and Child SA\n", peer.id()));
+                        match peer.rekey(&pe) {
+                            Ok(o) | Err(o) => steps.push_str(&o),
+                        }
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                    RekeyBy::Pqike => {
+                        steps.push_str(&format!(
+                            "+ pqiked rekeys on its own (child_rekey_time {} s, rekey_time {} s, rand_time 1 s); waiting for 1 IKE SA and 2 Child SA rekeys in {}'s log\n",
+                            crate::peers::pqiked::PQIKE_CHILD_REKEY_S,
+                            crate::peers::pqiked::PQIKE_IKE_REKEY_S,
+                            peer.id()
+                        ));
+                        let log = peer.log_path(&pe);
+                        let done = wait_until(40, || {
+                            let l = std::fs::read_to_string(&log).unwrap_or_default();
+                            let (ike, child) = rekey_counts(&l);
+                            ike >= 1 && child >= 3
+                        });
+                        let (ike, child) =
+                            rekey_counts(&std::fs::read_to_string(&log).unwrap_or_default());
+                        steps.push_str(&format!(
+                            "{} log: {ike} \"IKE_SA lab[N] rekeyed\", {child} \"CHILD_SA net{{N}} established\"{}\n",
+                            peer.id(),
+                            if done { "" } else { " (timed out after 40 s)" }
+                        ));
+                        // let the Delete of the last old SA finish
+                        std::thread::sleep(Duration::from_millis(1500));
+                    }
                 }
-                std::thread::sleep(Duration::from_secs(2));
+            }
+            if case.traffic && both_up() {
+                // side a always holds 198.51.100.1, side b 203.0.113.1 (net.rs)
+                let out = std::process::Command::new("ip")
+                    .args([
+                        "netns", "exec", &left_ns, "ping", "-c", "3", "-i", "0.3", "-W", "2",
+                    ])
+                    .args(["-I", "198.51.100.1", "203.0.113.1"])
+                    .stdin(std::process::Stdio::null())
+                    .output();
+                let (ok, text) = match out {
+                    Ok(o) => (
+                        o.status.success(),
+                        format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&o.stdout),
+                            String::from_utf8_lossy(&o.stderr)
+                        ),
+                    ),
+                    Err(e) => (false, format!("ping: {e}")),
+                };
+                steps.push_str(&format!(
+                    "+ ping -c 3 -I 198.51.100.1 203.0.113.1 (through the tunnel)\n{text}"
+                ));
+                ping_ok = Some(ok);
+                std::thread::sleep(Duration::from_millis(300));
             }
             Ok((pqike.status(&pq), peer.status(&pe)))
         })();
@@ -365,9 +421,24 @@ impl Runner {
             .clone()
             .or(pq_st.ike.clone())
             .unwrap_or_else(|| case.want_ike());
-        let table = evidence::decryption_table(&keys, &spis, &ike_line);
+        // pqiked's own key_log when it wrote one (exact SPIs, rekeyed SAs, ESP), else the keys
+        // from strongSwan's log
+        let engine = pqike.key_log(&pq).and_then(|d| evidence::engine_tables(&d));
+        let (table, rounds) = match &engine {
+            Some(t) => (t.ike.clone(), t.rounds.clone()),
+            None => (
+                evidence::decryption_table(&keys, &spis, &ike_line),
+                evidence::round_tables(&keys, &spis, &ike_line),
+            ),
+        };
         let _ = std::fs::write(ev.join("ikev2_decryption_table"), &table);
         let _ = std::fs::write(wsdir.join("ikev2_decryption_table"), &table);
+        let _ = std::fs::remove_file(wsdir.join("esp_sa"));
+        let _ = std::fs::remove_file(ev.join("esp_sa"));
+        if let Some(t) = &engine {
+            let _ = std::fs::write(ev.join("esp_sa"), &t.esp);
+            let _ = std::fs::write(wsdir.join("esp_sa"), &t.esp);
+        }
         let pkts = evidence::tshark_packets(&pcap, &wsconf).unwrap_or_default();
         let mut names = BTreeMap::new();
         let (pq_addr, peer_addr) = if pq_side == Side::A {
@@ -383,15 +454,13 @@ impl Runner {
         let mut pkts = pkts;
         // IKE_INTERMEDIATE is protected with the keys of the previous round: dissect again
         // with each earlier key set and take those exchanges from the pass that decrypts them
-        for (r, t) in evidence::round_tables(&keys, &spis, &ike_line)
-            .iter()
-            .enumerate()
-        {
+        for (r, t) in rounds.iter().enumerate() {
             let _ = std::fs::write(wsdir.join("ikev2_decryption_table"), t);
             let round = evidence::tshark_packets(&pcap, &wsconf).unwrap_or_default();
             for (p, q) in pkts.iter_mut().zip(round) {
-                if p.exch == 43 && p.msgid as usize == r + 1 && q.payloads.len() > p.payloads.len()
-                {
+                // AES-GCM under the wrong keys still "decrypts" in Wireshark 4.0 (garbage
+                // payloads), so the round's own keys win whenever they open anything
+                if p.exch == 43 && p.msgid as usize == r + 1 && q.payloads.len() > 1 {
                     *p = q;
                 }
             }
@@ -451,6 +520,7 @@ impl Runner {
                 if want_child && peer.id().starts_with("strongswan") && !peer_st.child_installed {
                     problems.push(format!("{} has no INSTALLED Child SA", peer.id()));
                 }
+                let mut extra = Vec::new();
                 if case.path == PathKind::Rekey {
                     // strongSwan: "IKE_SA lab[2] rekeyed between ..." / a second CHILD_SA net{n}
                     if !peer_log.contains("rekeyed") {
@@ -458,6 +528,83 @@ impl Runner {
                     }
                     if !st.exchanges.iter().any(|x| x == "CREATE_CHILD_SA") {
                         problems.push("no CREATE_CHILD_SA exchange on the wire".into());
+                    }
+                    let (driver, driver_addr) = match case.rekey_by {
+                        RekeyBy::Peer => (peer.id(), peer_addr),
+                        RekeyBy::Pqike => ("pqike", pq_addr),
+                    };
+                    let ccs = st.requests_from(driver_addr, "CREATE_CHILD_SA");
+                    let fke = st.requests_from(driver_addr, "IKE_FOLLOWUP_KE");
+                    let (ike_n, child_n) = rekey_counts(&peer_log);
+                    extra.push(format!(
+                        "rekeyed by {driver}: {ccs} CREATE_CHILD_SA + {fke} IKE_FOLLOWUP_KE requests from {driver}; {} log: {ike_n} IKE SA rekeys, {} Child SA rekeys",
+                        peer.id(),
+                        child_n.saturating_sub(1)
+                    ));
+                    let want_ccs = if case.rekey_by == RekeyBy::Pqike {
+                        3
+                    } else {
+                        2
+                    };
+                    if ccs < want_ccs {
+                        problems.push(format!(
+                            "{ccs} CREATE_CHILD_SA requests from {driver}, want >= {want_ccs} (IKE SA + Child SA rekeys)"
+                        ));
+                    }
+                    // RFC 9370: every additional KE of the proposal runs again in the rekey
+                    if case.proposals.contains("-ke1_") && fke == 0 {
+                        problems.push(format!(
+                            "no IKE_FOLLOWUP_KE request from {driver} (the proposal has additional key exchanges)"
+                        ));
+                    }
+                    if case.rekey_by == RekeyBy::Pqike && (ike_n < 1 || child_n < 3) {
+                        problems.push(format!(
+                            "{} log shows {ike_n} IKE SA rekeys and {} Child SA rekeys, want >= 1 and >= 2",
+                            peer.id(),
+                            child_n.saturating_sub(1)
+                        ));
+                    }
+                }
+                if case.shape == "remote-access" {
+                    // the virtual IP as each side logged it (RFC 7296 2.19)
+                    let pq_vip = virtual_ip(&pq_log);
+                    let peer_vip = virtual_ip(&peer_log);
+                    match (&pq_vip, &peer_vip) {
+                        (Some(a), Some(b)) if a == b => {
+                            let (srv, cli) = match role {
+                                Role::PqikeInit => (peer.id(), "pqike"),
+                                Role::PqikeResp => ("pqike", peer.id()),
+                            };
+                            extra.push(format!(
+                                "virtual IP {a} from {srv}'s pool {}, installed by {cli} (both logs)",
+                                crate::peers::RA_POOL
+                            ));
+                        }
+                        _ => problems.push(format!(
+                            "virtual IP: pqike log {}, {} log {}",
+                            pq_vip.as_deref().unwrap_or("none"),
+                            peer.id(),
+                            peer_vip.as_deref().unwrap_or("none")
+                        )),
+                    }
+                }
+                if let Some(ok) = ping_ok {
+                    if !ok {
+                        problems.push(
+                            "no ping reply through the tunnel (198.51.100.1 -> 203.0.113.1)".into(),
+                        );
+                    } else if st.esp_decrypted == 0 {
+                        problems.push(format!(
+                            "ping ok, but tshark decrypted none of the {} ESP packets with esp_sa",
+                            st.esp_packets
+                        ));
+                    } else {
+                        extra.push(format!(
+                            "3 pings through the tunnel: {} ESP packets (SPIs {}), {} decrypted with esp_sa",
+                            st.esp_packets,
+                            st.esp_spis.join(" "),
+                            st.esp_decrypted
+                        ));
                     }
                 }
                 if case.path == PathKind::Fragmentation && st.fragments == 0 {
@@ -470,6 +617,9 @@ impl Runner {
                 if problems.is_empty() {
                     r.outcome = Outcome::Green;
                     r.detail = format!("established {}", r.negotiated.clone().unwrap_or_default());
+                    for e in &extra {
+                        r.detail.push_str(&format!("; {e}"));
+                    }
                     if st.retransmissions > 0 || st.dropped > 0 {
                         r.detail.push_str(&format!(
                             " ({} datagrams dropped, {} duplicated by the impairment stage; {} retransmitted)",
@@ -525,6 +675,36 @@ impl Runner {
         );
         (pq_log, peer_log)
     }
+}
+
+/// strongSwan log: (IKE SA rekeys, Child SA establishments incl. the first).
+fn rekey_counts(log: &str) -> (usize, usize) {
+    let ike = log
+        .lines()
+        .filter(|l| l.contains("IKE_SA lab[") && l.contains("] rekeyed between"))
+        .count();
+    let child = log
+        .lines()
+        .filter(|l| l.contains("CHILD_SA net{") && l.contains("} established with SPIs"))
+        .count();
+    (ike, child)
+}
+
+/// The virtual IP a log shows as assigned / installed: pqiked ("assigning virtual IP A from
+/// pool", "virtual IP A assigned by the peer"), strongSwan ("assigning virtual IP A to peer",
+/// "installing new virtual IP A").
+pub fn virtual_ip(log: &str) -> Option<String> {
+    log.lines()
+        .filter(|l| {
+            l.contains("assigning virtual IP ")
+                || l.contains("assigned by the peer")
+                || l.contains("installing new virtual IP ")
+        })
+        .find_map(|l| {
+            let rest = &l[l.find("virtual IP ")? + "virtual IP ".len()..];
+            let tok = rest.split_whitespace().next()?;
+            tok.parse::<std::net::IpAddr>().ok().map(|a| a.to_string())
+        })
 }
 
 /// Why it failed: error notifies on the wire, else log lines, else a timeout; and who gave up.
@@ -596,4 +776,37 @@ pub fn diagnose(
         parts.push("no error notify and no error in the logs".into());
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_ip_from_either_implementation() {
+        let ss_client = "10:00:00 14[IKE] <lab|1> installing new virtual IP 10.99.0.1\n";
+        let ss_server =
+            "10:00:00 14[CFG] <lab|1> assigning virtual IP 10.99.0.2 to peer 'a.example'\n";
+        let pq_server =
+            "INFO pqike_proto::cp: assigning virtual IP 10.99.0.3 from pool ra to a.example\n";
+        let pq_client = "INFO pqike_proto::cp: virtual IP 10.99.0.4 assigned by the peer sa=1\n";
+        assert_eq!(virtual_ip(ss_client).as_deref(), Some("10.99.0.1"));
+        assert_eq!(virtual_ip(ss_server).as_deref(), Some("10.99.0.2"));
+        assert_eq!(virtual_ip(pq_server).as_deref(), Some("10.99.0.3"));
+        assert_eq!(virtual_ip(pq_client).as_deref(), Some("10.99.0.4"));
+        // a request is not an assignment
+        assert_eq!(
+            virtual_ip("requesting virtual IPs [0.0.0.0]\npeer requested virtual IP %any\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn rekey_counts_count_strongswan_lines() {
+        let log = "CHILD_SA net{1} established with SPIs c1_i c2_o\n\
+                   IKE_SA lab[1] rekeyed between 1.1.1.1[a]...2.2.2.2[b]\n\
+                   CHILD_SA net{2} established with SPIs c3_i c4_o\n\
+                   IKE_SA lab[2] state change: REKEYING => DELETING\n";
+        assert_eq!(rekey_counts(log), (1, 2));
+    }
 }

@@ -14,6 +14,8 @@
 //! algorithms = "X25519 + ML-KEM-768"
 //! proposals = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
 //! path = "plain"                    # plain | fragmentation | loss | nat | rekey
+//! rekey_by = "peer"                 # rekey path: peer (swanctl --rekey) | pqike (lifetimes)
+//! traffic = false                   # ping through the tunnel (ESP in the trace)
 //! needs = ["multi-ke", "ml-kem"]    # peer capabilities (see peers::Capability)
 //! ci = true                         # part of the CI subset
 //! ```
@@ -59,8 +61,20 @@ pub enum PathKind {
     Loss,
     /// Initiator behind a masquerading NAT (RFC 7296 §2.23).
     Nat,
-    /// Established, then the peer rekeys the IKE SA and the Child SA (CREATE_CHILD_SA).
+    /// Established, then the IKE SA and the Child SA are rekeyed (CREATE_CHILD_SA): by the
+    /// peer on command, or by pqiked from short lifetimes (`rekey_by`).
     Rekey,
+}
+
+/// Who drives the rekeys of a `path = "rekey"` case.
+#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RekeyBy {
+    /// `swanctl --rekey --ike` / `--child` on the peer
+    #[default]
+    Peer,
+    /// pqiked's own lifetimes (`child_rekey_time`, `rekey_time`, `rand_time`)
+    Pqike,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -85,6 +99,13 @@ pub struct Case {
     pub child: bool,
     #[serde(default)]
     pub path: PathKind,
+    /// `path = "rekey"`: who rekeys (default the peer).
+    #[serde(default)]
+    pub rekey_by: RekeyBy,
+    /// After establishment, ping 198.51.100.1 -> 203.0.113.1 through the tunnel (ESP on
+    /// the wire, decrypted in the trace with pqiked's `esp_sa`).
+    #[serde(default)]
+    pub traffic: bool,
     /// loss probability for `path = "loss"`
     #[serde(default)]
     pub loss: Option<f64>,

@@ -227,6 +227,11 @@ pub struct LifecycleConfig {
     pub pools: Vec<PoolConfig>,
     /// Initiator: virtual IPs to request (`0.0.0.0` / `::` = any address).
     pub vips: Vec<IpAddr>,
+    /// Force UDP encapsulation (strongSwan's `encap`): send a NAT_DETECTION_SOURCE_IP that
+    /// cannot match, so both sides see a NAT in front of us (RFC 7296 §2.23 allows this to
+    /// get ESP-in-UDP through middleboxes that drop protocol 50), float to port 4500 and
+    /// negotiate UDP-encapsulated Child SAs (RFC 3948).
+    pub force_encap: bool,
 }
 
 impl LifecycleConfig {
@@ -255,6 +260,7 @@ impl Default for LifecycleConfig {
             pfs_info_notify: None,
             pools: Vec::new(),
             vips: Vec::new(),
+            force_encap: false,
         }
     }
 }
@@ -273,6 +279,10 @@ pub struct AuthExtensions {
     /// Use libreswan <= 5.3's pre-RFC notify numbers 50209 (USE_PPK_INT) / 50208
     /// (PPK_IDENTITY_KEY) instead of 16445 / 16446.
     pub ppk_int_legacy_numbers: bool,
+    /// RFC 9867 §4: also mix the PPK into CREATE_CHILD_SA exchanges (new/rekeyed Child SAs and
+    /// IKE SA rekeys) of IKE SAs that negotiated USE_PPK_INT. As responder, accepted whenever
+    /// the IKE SA negotiated USE_PPK_INT and we hold one of the offered PPKs.
+    pub ppk_create_child: bool,
     /// RFC 4739: our second authentication round (strongSwan's `local-2`).
     pub local2: Option<AuthRound>,
     /// RFC 4739: the peer's expected second round (`remote-2`).
@@ -317,6 +327,9 @@ pub struct EndpointConfig {
     pub nat_port: u16,
     /// Interval of liveness checks on idle established SAs (None = off).
     pub dpd_interval: Option<Duration>,
+    /// Emit [`crate::Event::IkeSaKeys`] with the IKE SA's SK_e/SK_a keys each time they are
+    /// derived. Debugging only (packet-capture decryption); off by default.
+    pub export_keys: bool,
 }
 
 impl Default for EndpointConfig {
@@ -334,6 +347,7 @@ impl Default for EndpointConfig {
             ike_port: 500,
             nat_port: 4500,
             dpd_interval: None,
+            export_keys: false,
         }
     }
 }

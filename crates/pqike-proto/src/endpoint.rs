@@ -483,6 +483,10 @@ impl Endpoint {
         let Some(mut sa) = self.sas.remove(&id) else {
             return;
         };
+        // A failed SA's keys are the ones a capture most needs decrypting.
+        self.out
+            .events
+            .extend(sa.key_log.drain(..).map(Event::IkeSaKeys));
         // RFC 7296 §2.8.2: the peer deleted the old IKE SA while we held its children waiting
         // for our colliding rekey; the peer's new SA won, the children go there.
         if let Some(to) = sa
@@ -599,6 +603,13 @@ impl Endpoint {
         let spi_i = self.new_spi()?;
         let id = self.alloc_id();
         let mut sa = IkeSa::new(id, conn.clone(), true, spi_i, 0, local, remote, now);
+        // RFC 7296 §2.4: INITIAL_CONTACT only when this is the first IKE SA with the peer: no
+        // other SA (in any state) of this connection or to the identity we expect.
+        let peer = crate::auth::identity_string(&conn.remote.id);
+        sa.send_initial_contact = !self
+            .sas
+            .values()
+            .any(|s| s.dead.is_none() && (s.conn.name == conn.name || s.remote_id == peer));
         let mut ctx = ctx!(self, now);
         ike_init::initiate(&mut sa, &mut ctx)
             .map_err(|e| format!("cannot initiate {name}: {e}"))?;
@@ -649,7 +660,20 @@ impl Endpoint {
 
     /// Next event.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.config.export_keys {
+            self.drain_key_log();
+        }
         self.out.events.pop_front()
+    }
+
+    /// Move exported key sets (`export_keys`) of live SAs into the event queue.
+    fn drain_key_log(&mut self) {
+        let sas = self.sas.values_mut().chain(self.out.new_sas.iter_mut());
+        for sa in sas {
+            self.out
+                .events
+                .extend(sa.key_log.drain(..).map(Event::IkeSaKeys));
+        }
     }
 
     /// Earliest timer deadline.

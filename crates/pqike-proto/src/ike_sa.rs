@@ -124,12 +124,18 @@ pub(crate) struct IkeSa {
     pub delete_queued: bool,
     /// The peer sent INITIAL_CONTACT in IKE_AUTH: the endpoint drops our older SAs with it.
     pub initial_contact: bool,
+    /// We send INITIAL_CONTACT in our IKE_AUTH request: set by the endpoint when no other IKE
+    /// SA with this peer exists (RFC 7296 §2.4).
+    pub send_initial_contact: bool,
     /// Set when the SA is finished; the endpoint reaps it and emits the events.
     pub dead: Option<DownReason>,
     /// PPK / multiple-auth / RFC 9593 negotiation state (`pqauth`).
     pub pqauth: crate::pqauth::SaState,
     /// Rekeying, expiry and queued lifecycle exchanges.
     pub life: crate::tasks::rekey::IkeLife,
+    /// Key sets derived since the endpoint last looked, with `export_keys` on (tasks see the
+    /// endpoint only through a shared `Ctx`; the endpoint moves these into its event queue).
+    pub key_log: Vec<crate::IkeSaKeyLog>,
 }
 
 /// Hex for debug logs.
@@ -184,9 +190,11 @@ impl IkeSa {
             remote_id: String::new(),
             delete_queued: false,
             initial_contact: false,
+            send_initial_contact: false,
             dead: None,
             pqauth: Default::default(),
             life: Default::default(),
+            key_log: Vec::new(),
         }
     }
 

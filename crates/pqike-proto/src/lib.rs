@@ -207,6 +207,65 @@ impl core::fmt::Debug for ChildSaKeys {
     }
 }
 
+/// At which point of an IKE SA's life a key set was derived (for [`IkeSaKeyLog`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IkeKeyStage {
+    /// After IKE_SA_INIT (RFC 7296 §2.14).
+    Init,
+    /// After an IKE_INTERMEDIATE key update: an RFC 9370 additional key exchange or the RFC 9867
+    /// PPK round. The SPIs stay the same, so this set replaces the previous one.
+    Intermediate,
+    /// The new IKE SA of an IKE SA rekey (RFC 7296 §2.18); new SPIs.
+    Rekey,
+}
+
+/// A copy of an IKE SA's SK_e/SK_a keys, exported only when
+/// [`EndpointConfig::export_keys`] is on, so that a debugging tool (Wireshark's
+/// `ikev2_decryption_table`) can decrypt captured SK payloads. Emitted each time the keys are
+/// (re)derived; the last set for an SPI pair is the one protecting IKE_AUTH and everything after.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IkeSaKeyLog {
+    /// IKE SA handle.
+    pub sa: SaId,
+    /// Connection name.
+    pub connection: String,
+    /// Why these keys were derived.
+    pub stage: IkeKeyStage,
+    /// Whether we are the original initiator of this IKE SA.
+    pub initiator: bool,
+    /// SPIi.
+    pub spi_i: u64,
+    /// SPIr.
+    pub spi_r: u64,
+    /// ENCR transform ID and key length in bits.
+    pub encr: (u16, Option<u16>),
+    /// INTEG transform ID (0 for AEAD).
+    pub integ: u16,
+    /// PRF transform ID.
+    pub prf: u16,
+    /// SK_ei (AEAD: key followed by the salt, RFC 5282 §7.1).
+    pub sk_ei: zeroize::Zeroizing<Vec<u8>>,
+    /// SK_er.
+    pub sk_er: zeroize::Zeroizing<Vec<u8>>,
+    /// SK_ai (empty for AEAD).
+    pub sk_ai: zeroize::Zeroizing<Vec<u8>>,
+    /// SK_ar (empty for AEAD).
+    pub sk_ar: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for IkeSaKeyLog {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IkeSaKeyLog")
+            .field("sa", &self.sa)
+            .field("stage", &self.stage)
+            .field("spi_i", &format_args!("{:016x}", self.spi_i))
+            .field("spi_r", &format_args!("{:016x}", self.spi_r))
+            .field("encr", &self.encr)
+            .field("integ", &self.integ)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why an IKE SA went away.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DownReason {
@@ -308,6 +367,9 @@ pub enum Event {
         /// Human-readable line.
         summary: String,
     },
+    /// The IKE SA's SK_e/SK_a keys were (re)derived. Only with
+    /// [`EndpointConfig::export_keys`] (debugging: the keys decrypt every IKE message).
+    IkeSaKeys(IkeSaKeyLog),
 }
 
 /// State of an IKE SA, for `pqike status`.

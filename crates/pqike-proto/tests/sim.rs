@@ -846,6 +846,38 @@ fn nat_detected_moves_to_port_4500() {
     assert!(p.eps[1].status()[0].nat_detected);
 }
 
+/// `encap` (forced UDP encapsulation): no NAT on the path, but the initiator's fake NAT-D makes
+/// the responder see one in front of it and the initiator act as if behind one, so IKE floats
+/// to 4500 and the Child SA is UDP-encapsulated on both sides; the responder's side, which
+/// did not ask for it, still sees its own address unchanged.
+#[test]
+fn forced_encap_without_nat() {
+    let mut i = connection(true, x25519());
+    i.lifecycle.force_encap = true;
+    let mut p = pair_with(i, connection(false, x25519()), Net::new(48));
+    p.initiate();
+    assert_established_with_child(&p);
+    let (a, b) = (p.installs(0)[0], p.installs(1)[0]);
+    assert!(a.udp_encap && b.udp_encap, "Child SA not UDP-encapsulated");
+    assert_eq!((a.local.port(), a.remote.port()), (4500, 4500));
+    assert_eq!(b.remote, SocketAddr::new(ip(A), 4500));
+    assert!(p.eps[0].status()[0].nat_detected);
+    assert!(p.eps[1].status()[0].nat_detected);
+}
+
+/// Without `encap` and without a NAT, nothing is encapsulated (the control for the test above).
+#[test]
+fn no_encap_without_nat() {
+    let mut p = pair_with(
+        connection(true, x25519()),
+        connection(false, x25519()),
+        Net::new(48),
+    );
+    p.initiate();
+    assert_established_with_child(&p);
+    assert!(!p.installs(0)[0].udp_encap && !p.installs(1)[0].udp_encap);
+}
+
 #[test]
 fn liveness_checks_when_idle() {
     let cfg = EndpointConfig {

@@ -1110,3 +1110,290 @@ fn ppk_in_ike_intermediate_with_legacy_libreswan_numbers() {
         .summary(0, "IKE_INTERMEDIATE request 1")
         .contains("N(50208)"));
 }
+
+// ------------------------------------------------------------------ RFC 9867 in CREATE_CHILD_SA
+
+fn ppk_cc_conn(initiator: bool, required: bool, create_child: bool) -> ConnectionConfig {
+    let mut c = ppk_int_conn(initiator, "lab-ppk", required);
+    c.auth_ext.ppk_create_child = create_child;
+    c
+}
+
+/// Every child key set either side installed (full or inbound-only), in order.
+fn all_child_keys(p: &Pair, i: usize) -> Vec<ChildSaKeys> {
+    p.events[i]
+        .iter()
+        .filter_map(|e| match e {
+            Event::InstallChildSa(k) | Event::InstallChildSaInbound(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ike_key_logs(p: &Pair, i: usize) -> Vec<IkeSaKeyLog> {
+    p.events[i]
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeSaKeys(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn command(p: &mut Pair, cmd: Command) {
+    p.eps[0].handle_command(p.now, cmd).unwrap();
+    p.drive();
+}
+
+/// Establish with RFC 9867, then rekey the child, rekey the IKE SA and rekey the child again
+/// (now on the new IKE SA).
+fn ppk_rekey_run(create_child: bool, ci: Credentials, cr: Credentials) -> (Pair, String) {
+    with_logs(|| {
+        let cfg = EndpointConfig {
+            export_keys: true,
+            ..Default::default()
+        };
+        let mut p = Pair::new(
+            [cfg.clone(), cfg],
+            [
+                ppk_cc_conn(true, true, create_child),
+                ppk_cc_conn(false, true, create_child),
+            ],
+            [ci, cr],
+        );
+        p.initiate();
+        let rekey_child = || Command::RekeyChild {
+            connection: "c".into(),
+            child: "net".into(),
+        };
+        command(&mut p, rekey_child());
+        command(
+            &mut p,
+            Command::RekeyIke {
+                connection: "c".into(),
+            },
+        );
+        command(&mut p, rekey_child());
+        p
+    })
+}
+
+#[test]
+fn ppk_in_create_child_sa_for_child_and_ike_rekeys() {
+    let (p, logs) = ppk_rekey_run(true, creds(&[("lab-ppk", PPK)]), creds(&[("lab-ppk", PPK)]));
+    let (control, _) = ppk_rekey_run(
+        false,
+        creds(&[("lab-ppk", PPK)]),
+        creds(&[("lab-ppk", PPK)]),
+    );
+    // Only the replaced IKE SA went down.
+    assert_eq!(
+        p.downs(0),
+        vec![&DownReason::LocalDelete],
+        "{:?}",
+        p.events[0]
+    );
+    // The PPK is offered in each CREATE_CHILD_SA request and confirmed in each response.
+    let reqs: Vec<_> = p
+        .summaries(0)
+        .into_iter()
+        .filter(|s| s.contains("CREATE_CHILD_SA request"))
+        .collect();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert!(
+        reqs.iter().all(|s| s.contains("N(PPK_IDENTITY_KEY)")),
+        "{reqs:?}"
+    );
+    let resps: Vec<_> = p
+        .summaries(0)
+        .into_iter()
+        .filter(|s| s.contains("CREATE_CHILD_SA response"))
+        .collect();
+    assert!(
+        resps.iter().all(|s| s.contains("N(PPK_IDENTITY)")),
+        "{resps:?}"
+    );
+    assert!(control
+        .summaries(0)
+        .iter()
+        .all(|s| !s.contains("CREATE_CHILD_SA") || !s.contains("PPK_ID")));
+    assert_eq!(
+        logs.matches("mixed into CHILD_SA").count(),
+        4,
+        "two child rekeys, both sides: {logs}"
+    );
+    assert_eq!(
+        logs.matches("mixed into the new IKE SA").count(),
+        2,
+        "{logs}"
+    );
+    // Both sides derive the same keys for every Child SA and for the rekeyed IKE SA. (That the
+    // PPK changes them, and the exact formulas, are KATs in create_child.rs: key exchanges use
+    // the provider's own randomness, so two simulation runs cannot be compared.)
+    let (a, b) = (all_child_keys(&p, 0), all_child_keys(&p, 1));
+    assert_eq!((a.len(), b.len()), (3, 3), "{a:?}");
+    for n in 0..3 {
+        assert_eq!(a[n].key_in, b[n].key_out);
+        assert_eq!(a[n].key_out, b[n].key_in);
+    }
+    let (ki, kr) = (ike_key_logs(&p, 0), ike_key_logs(&p, 1));
+    let last = |v: &[IkeSaKeyLog]| v.last().cloned().unwrap();
+    assert_eq!(last(&ki).stage, IkeKeyStage::Rekey);
+    assert_eq!(last(&ki).sk_ei, last(&kr).sk_ei);
+    assert_eq!(last(&ki).sk_er, last(&kr).sk_er);
+    assert_eq!(control.downs(0), vec![&DownReason::LocalDelete]);
+}
+
+#[test]
+fn ppk_in_create_child_sa_with_a_different_secret_is_refused_when_required() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_cc_conn(true, true, true),
+            ppk_cc_conn(false, true, true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        // A fresh PPK reached only the responder.
+        p.eps[1].set_credentials(creds(&[("lab-ppk", b"a fresh key only one side holds..")]));
+        command(
+            &mut p,
+            Command::RekeyChild {
+                connection: "c".into(),
+                child: "net".into(),
+            },
+        );
+        p
+    });
+    assert!(
+        logs.contains("PPK confirmation for 'lab-ppk' in CREATE_CHILD_SA does not match"),
+        "{logs}"
+    );
+    assert!(
+        p.summary(0, "CREATE_CHILD_SA response").contains("NO_PROP"),
+        "{:?}",
+        p.summaries(0)
+    );
+    assert!(logs.contains("CHILD_SA rekey failed"), "{logs}");
+    // Only the Child SA exchange failed (RFC 7296 §2.21.3): the IKE SA and old child remain.
+    assert!(p.downs(0).is_empty() && p.downs(1).is_empty());
+    assert_eq!(all_child_keys(&p, 0).len(), 1);
+}
+
+#[test]
+fn ppk_in_create_child_sa_optional_falls_back_without_ppk() {
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_cc_conn(true, false, true),
+            ppk_cc_conn(false, false, true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        p.eps[1].set_credentials(creds(&[("other", PPK)]));
+        command(
+            &mut p,
+            Command::RekeyChild {
+                connection: "c".into(),
+                child: "net".into(),
+            },
+        );
+        p
+    });
+    assert!(
+        logs.contains("peer did not use PPK 'lab-ppk' (RFC 9867): CHILD_SA rekey without PPK"),
+        "{logs}"
+    );
+    assert!(!p.summary(0, "CREATE_CHILD_SA response").contains("PPK_ID"));
+    assert_eq!(all_child_keys(&p, 0).len(), 2, "rekeyed without PPK");
+    assert!(p.downs(0).is_empty());
+}
+
+#[test]
+fn ppk_in_create_child_sa_needs_use_ppk_int() {
+    // The responder does RFC 8784 only: USE_PPK_INT is not negotiated, so no PPK is offered in
+    // CREATE_CHILD_SA (a peer that does not know RFC 9867 never sees PPK_IDENTITY_KEY).
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_cc_conn(true, true, true),
+            ppk_conn(false, Some("lab-ppk"), true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        command(
+            &mut p,
+            Command::RekeyChild {
+                connection: "c".into(),
+                child: "net".into(),
+            },
+        );
+        p
+    });
+    assert!(logs.contains("(RFC 8784)"), "{logs}");
+    let req = p.summary(0, "CREATE_CHILD_SA request");
+    assert!(!req.contains("PPK_IDENTITY_KEY"), "{req}");
+    assert_eq!(all_child_keys(&p, 0).len(), 2);
+    assert!(!logs.contains("mixed into CHILD_SA"));
+}
+
+#[test]
+fn ppk_required_initiator_deletes_a_child_created_without_ppk() {
+    // The responder holds no PPK any more and does not require one: it creates the child
+    // without PPK; our initiator requires the PPK, so it refuses and deletes that child.
+    let (p, logs) = with_logs(|| {
+        let mut p = pair(
+            ppk_cc_conn(true, true, true),
+            ppk_cc_conn(false, false, true),
+            creds(&[("lab-ppk", PPK)]),
+            creds(&[("lab-ppk", PPK)]),
+        );
+        p.initiate();
+        p.eps[1].set_credentials(creds(&[]));
+        command(
+            &mut p,
+            Command::RekeyChild {
+                connection: "c".into(),
+                child: "net".into(),
+            },
+        );
+        p
+    });
+    assert!(
+        logs.contains("peer did not use PPK 'lab-ppk' in the CHILD_SA rekey and ppk_required"),
+        "{logs}"
+    );
+    assert_eq!(all_child_keys(&p, 0).len(), 1, "not installed on our side");
+    let removed = p.events[1]
+        .iter()
+        .filter(|e| matches!(e, Event::RemoveChildSa { .. }))
+        .count();
+    assert_eq!(
+        removed, 1,
+        "responder removed the PPK-less child: {:?}",
+        p.events[1]
+    );
+    assert!(p.downs(0).is_empty());
+}
+
+// ------------------------------------------------------------------ RFC 7296 §2.4 INITIAL_CONTACT
+
+#[test]
+fn initial_contact_only_on_the_first_ike_sa_with_a_peer() {
+    let mut p = pair(connection(true), connection(false), creds(&[]), creds(&[]));
+    p.initiate();
+    // A second IKE SA with the same peer while the first is up.
+    p.initiate();
+    let auth_reqs: Vec<_> = p
+        .summaries(0)
+        .into_iter()
+        .filter(|s| s.contains("IKE_AUTH request"))
+        .collect();
+    assert_eq!(auth_reqs.len(), 2, "{auth_reqs:?}");
+    assert!(auth_reqs[0].contains("N(INIT_CONTACT)"), "{auth_reqs:?}");
+    assert!(!auth_reqs[1].contains("INIT_CONTACT"), "{auth_reqs:?}");
+    // So the responder keeps both IKE SAs (INITIAL_CONTACT would have made it drop the first).
+    assert_eq!((p.ups(0), p.ups(1)), (2, 2));
+    assert!(p.downs(1).is_empty(), "{:?}", p.downs(1));
+    assert_eq!(p.eps[1].status().len(), 2);
+}

@@ -8,8 +8,11 @@
 //! The runs themselves are checked (with pqike-wire) to really contain each message type, so
 //! the test cannot pass by capturing less.
 //!
-//! The SK payloads are not decrypted: the engine does not expose the IKE SA keys, so the
-//! Wireshark `ikev2_decryption_table` UAT cannot be filled in; inner payloads go undissected.
+//! `tshark_dissects_decrypted_messages` then decrypts: a certificate (ML-DSA-65) hybrid run
+//! with child and IKE SA rekeys, whose initiator exports its keys (`EndpointConfig::export_keys`),
+//! is dissected with the `ikev2_decryption_table` lines pqiked's `key_log` would write. Inner
+//! payloads (IDi, AUTH, CERT, TS, SA, Delete...) must appear and be clean; IKE_INTERMEDIATE is
+//! checked with the IKE_SA_INIT key set that protects it (RFC 9370 updates keys per round).
 //!
 //! Without tshark the test fails when `CI=true` and is skipped (with a message) otherwise.
 use pqike_testkit::scenarios::{self, ike_bytes};
@@ -185,4 +188,261 @@ fn dissect(tshark: &Path, pcap: &Path, frames: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A certificate-authenticated (ML-DSA-65) hybrid run through the NAT with the initiator
+/// exporting its keys (`EndpointConfig::export_keys`): fragmented IKE_AUTH with CERT payloads,
+/// a Child SA rekey and an IKE SA rekey (CREATE_CHILD_SA), the old SA's delete, a liveness
+/// check on the new SA and its delete (INFORMATIONAL).
+fn decryptable_run(seed: u64) -> (Vec<Captured>, Vec<pqike_proto::IkeSaKeyLog>) {
+    use pqike_crypto::pkigen::{generate_chain, ChainSpec, EndEntitySpec, KeyType};
+    use pqike_proto::{AuthConfig, Command, EndpointConfig, Event};
+    use pqike_testkit::config::{PskPair, SideConfig, CONNECTION};
+    use pqike_testkit::driver::{endpoint, provider, Pair, Side};
+    use std::time::Duration;
+
+    let kt = KeyType::MlDsa65;
+    let mut spec = ChainSpec::new(kt);
+    spec.end_entities = vec![
+        EndEntitySpec::new("initiator.test", kt),
+        EndEntitySpec::new("responder.test", kt),
+    ];
+    let chain = generate_chain(&spec).expect("test PKI");
+    let with_cert = |mut side: SideConfig, idx: usize| {
+        let ee = &chain.end_entities[idx];
+        let c = &mut side.connections[0];
+        c.local.auth = AuthConfig::PubKey {
+            cert: Some(ee.cert_der.clone()),
+            intermediates: chain
+                .intermediates
+                .iter()
+                .map(|i| i.cert_der.clone())
+                .collect(),
+            key: Some(pqike_crypto::pki::load_private_key_pem(ee.key_pem.as_bytes()).unwrap()),
+            cacerts: vec![],
+        };
+        c.remote.auth = AuthConfig::PubKey {
+            cert: None,
+            intermediates: vec![],
+            key: None,
+            cacerts: vec![chain.root.cert_der.clone()],
+        };
+        side
+    };
+    let cfg = PskPair::new(scenarios::HYBRID);
+    let ep = |export_keys| EndpointConfig {
+        export_keys,
+        dpd_interval: Some(Duration::from_secs(30)),
+        ..EndpointConfig::default()
+    };
+    let crypto = provider();
+    let i = endpoint(
+        ep(true),
+        with_cert(cfg.initiator(), 0),
+        crypto.clone(),
+        Box::new(pqike_crypto::DeterministicRandom::new(seed)),
+    );
+    let r = endpoint(
+        ep(false),
+        with_cert(cfg.responder(), 1),
+        crypto,
+        Box::new(pqike_crypto::DeterministicRandom::new(seed + 1)),
+    );
+    let mut pair = Pair::from_endpoints(i, r).capture();
+    pair.set_tap(Some(scenarios::nat_tap(
+        pqike_testkit::config::INITIATOR_IP,
+    )));
+    assert!(pair.run_until_established(), "{:?}", pair.events);
+    let quiet = |p: &mut Pair| {
+        let n = p.captured().len();
+        p.run_until(Duration::from_secs(5), |q| q.captured().len() > n);
+        p.run_until(Duration::from_secs(5), |_| false);
+    };
+    for cmd in [
+        Command::RekeyChild {
+            connection: CONNECTION.into(),
+            child: "net".into(),
+        },
+        Command::RekeyIke {
+            connection: CONNECTION.into(),
+        },
+    ] {
+        pair.command(Side::Initiator, cmd).expect("command");
+        quiet(&mut pair);
+    }
+    let before = pair.captured().len();
+    pair.sleep(Duration::from_secs(31));
+    pair.run_until(Duration::from_secs(5), |p| p.captured().len() >= before + 2);
+    pair.command(
+        Side::Initiator,
+        Command::Terminate {
+            connection: CONNECTION.into(),
+        },
+    )
+    .expect("terminate");
+    pair.run_until(Duration::from_secs(30), |p| {
+        p.events_of(Side::Responder)
+            .iter()
+            .any(|e| matches!(e, Event::IkeDown { .. }))
+    });
+    let keys = pair
+        .events_of(Side::Initiator)
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeSaKeys(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    (pair.captured().to_vec(), keys)
+}
+
+/// With the `ikev2_decryption_table` built from the exported keys (the daemon's `key_log`
+/// format, `pqike_daemon::keylog`), tshark decrypts IKE_AUTH (certificates, fragments),
+/// CREATE_CHILD_SA and INFORMATIONAL and dissects the inner payloads without complaint. The
+/// table holds the final key set per SPI pair (what the daemon writes), so IKE_INTERMEDIATE,
+/// protected by the IKE_SA_INIT keys of RFC 9370, stays encrypted: checked separately with its
+/// own table.
+#[test]
+fn tshark_dissects_decrypted_messages() {
+    use std::collections::BTreeMap;
+    let (run, keys) = decryptable_run(21);
+    let k = kinds(&run);
+    for want in [
+        "IKE_INTERMEDIATE request",
+        "IKE_AUTH request",
+        "SKF IKE_AUTH",
+        "CREATE_CHILD_SA request",
+        "CREATE_CHILD_SA response",
+        "INFORMATIONAL request",
+        "INFORMATIONAL response",
+    ] {
+        assert!(k.contains(want), "capture lacks {want}; has {k:?}");
+    }
+    // Final key set per SPI pair, as the key_log writes it.
+    let mut last: BTreeMap<(u64, u64), &pqike_proto::IkeSaKeyLog> = BTreeMap::new();
+    for key in &keys {
+        last.insert((key.spi_i, key.spi_r), key);
+    }
+    assert_eq!(last.len(), 2, "original and rekeyed IKE SA");
+    let table: Vec<String> = last
+        .values()
+        .map(|k| pqike_daemon::keylog::ike_line(k))
+        .collect();
+    let Some(tshark) = tshark() else { return };
+    let pcap = write("pqike-tshark-decrypted.pcap", &run);
+    // Next to the pcap, for opening it decrypted in Wireshark (copy into a profile directory).
+    std::fs::write(
+        pcap.with_extension("ikev2_decryption_table"),
+        table.join("\n") + "\n",
+    )
+    .expect("write table");
+    let init = keys
+        .iter()
+        .find(|k| k.stage == pqike_proto::IkeKeyStage::Init)
+        .expect("Init key set");
+    let init_table = [pqike_daemon::keylog::ike_line(init)];
+    std::fs::write(
+        pcap.with_extension("intermediate.ikev2_decryption_table"),
+        init_table.join("\n") + "\n",
+    )
+    .expect("write table");
+    // Every frame but IKE_INTERMEDIATE (other keys, below) must dissect cleanly.
+    let text = match dissect_with(&tshark, &pcap, &table, |f| !is_intermediate(f)) {
+        Ok(t) => t,
+        Err(e) => panic!("{}: {e}", pcap.display()),
+    };
+    // The decrypted inner payloads must show up: identities, AUTH, CERT (reassembled from the
+    // SKF fragments), the CREATE_CHILD_SA SA/KE/Nonce, the Delete.
+    for want in [
+        "Payload: Identification - Initiator (35)",
+        "Payload: Identification - Responder (36)",
+        "Payload: Authentication (39)",
+        "Payload: Certificate (37)",
+        "Payload: Traffic Selector - Initiator (44)",
+        "Payload: Delete (42)",
+        "Payload: Security Association (33)",
+    ] {
+        assert!(text.contains(want), "decrypted dissection lacks {want:?}");
+    }
+    let summary = summary_with(&tshark, &pcap, &table);
+    println!("{summary}");
+
+    // IKE_INTERMEDIATE with the IKE_SA_INIT key set (the superseded one): clean, and both
+    // KE payloads (request reassembled from its fragments, response) open.
+    let text = dissect_with(&tshark, &pcap, &init_table, is_intermediate)
+        .unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
+    let inter = text
+        .split("\nFrame ")
+        .filter(|f| is_intermediate(f) && f.contains("Payload: Key Exchange (34)"))
+        .count();
+    assert_eq!(
+        inter, 2,
+        "IKE_INTERMEDIATE KE not decrypted with the Init keys"
+    );
+}
+
+/// A `tshark -V` frame of an IKE_INTERMEDIATE exchange.
+/// (Wireshark 4.0 prints exchange 43 as "Unknown (43)"; later versions name it.)
+fn is_intermediate(frame: &str) -> bool {
+    frame.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("Exchange type:") && l.ends_with("(43)")
+    })
+}
+
+fn uat_args(table: &[String]) -> Vec<String> {
+    table
+        .iter()
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(|l| ["-o".to_owned(), format!("uat:ikev2_decryption_table:{l}")])
+        .collect()
+}
+
+/// `tshark -V` with the decryption table; fails on any error-level complaint.
+/// Only frames for which `check` holds are checked (the others need another key set).
+fn dissect_with(
+    tshark: &Path,
+    pcap: &Path,
+    table: &[String],
+    check: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let out = Process::new(tshark)
+        .arg("-r")
+        .arg(pcap)
+        .args(uat_args(table))
+        .arg("-V")
+        .output()
+        .map_err(|e| format!("run tshark: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let checked: Vec<&str> = text.split("\nFrame ").filter(|f| check(f)).collect();
+    if checked.is_empty() {
+        return Err("no frame to check".into());
+    }
+    let bad: Vec<&str> = checked
+        .iter()
+        .flat_map(|f| f.lines())
+        .filter(|l| {
+            l.contains("Malformed") || l.contains("[Expert Info (Error") || l.contains("Exception")
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!("tshark complains:\n{}", bad.join("\n")));
+    }
+    Ok(text)
+}
+
+fn summary_with(tshark: &Path, pcap: &Path, table: &[String]) -> String {
+    let out = Process::new(tshark)
+        .arg("-r")
+        .arg(pcap)
+        .args(uat_args(table))
+        .output()
+        .expect("run tshark");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

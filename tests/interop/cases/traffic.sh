@@ -20,6 +20,7 @@ CASES+=(
     pq-pq-traffic-chacha20
     pq-pq-transport
     pq-pq-transport-udp
+    pq-pq-traffic-encap
 )
 
 case_ss59-traffic-aes256gcm() {
@@ -77,6 +78,24 @@ case_pq-pq-transport() {
 case_pq-pq-transport-udp() {
     case_pq-pq-transport
     export PQIKED_EXTRA='force_udp_encap = true'
+}
+
+# `encap = true` (strongSwan's `encap`, RFC 7296 §2.23 fake NAT-D) on a path without NAT: the
+# SA must come up UDP-encapsulated on port 4500 and carry the traffic. (strongSwan's
+# kernel-libipsec fakes a NAT itself, so against it this would prove nothing.)
+case_pq-pq-traffic-encap() {
+    case_pq-pq-traffic-aes256gcm
+    export PQIKED_CONN_EXTRA='encap = true'
+    AFTER_ESTABLISHED=encap_checks
+}
+
+encap_checks() {
+    snapshot_logs
+    grep -q "installed (ESP-in-UDP" "$E/peer-b.log" \
+        || fail_because "pqiked installed the Child SA without UDP encapsulation despite encap = true" || return 1
+    grep -q "NAT detected" "$E/peer-b.log" \
+        || fail_because "pqiked logged no (forced) NAT detection" || return 1
+    traffic_checks
 }
 
 # --- helpers ------------------------------------------------------------------------------

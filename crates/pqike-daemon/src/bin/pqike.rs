@@ -25,6 +25,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Daemon-wide statistics only (SAs up, rekeys, down reasons, RSS); cheap to poll.
+    Stats {
+        /// Print JSON instead of the text block.
+        #[arg(long)]
+        json: bool,
+    },
     /// Initiate a connection and wait until it is established or has failed.
     Up {
         /// Connection name.
@@ -87,9 +93,30 @@ fn main() -> ExitCode {
                 Ok(r) if r.ok => {
                     let sas = r.ike_sas.unwrap_or_default();
                     if json {
-                        println!("{}", serde_json::json!({ "ike_sas": sas }));
+                        println!(
+                            "{}",
+                            serde_json::json!({ "ike_sas": sas, "statistics": r.statistics })
+                        );
                     } else {
                         print!("{}", format_status(&sas));
+                        if let Some(st) = &r.statistics {
+                            print!("{}", pqike_daemon::control_stats::format_stats(st));
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => fail(&r.error.unwrap_or_default()),
+                Err(e) => fail(&e),
+            }
+        }
+        Cmd::Stats { json } => {
+            match request(&args.socket, &Request::Stats, Duration::from_secs(10)) {
+                Ok(r) if r.ok => {
+                    let st = r.statistics.unwrap_or_default();
+                    if json {
+                        println!("{}", serde_json::json!(st));
+                    } else {
+                        print!("{}", pqike_daemon::control_stats::format_stats(&st));
                     }
                     ExitCode::SUCCESS
                 }

@@ -26,7 +26,7 @@ pub mod routes;
 pub mod tun;
 pub mod xfrm;
 
-use pqike_esp::{DataPlane, ExpiryKind, SaParams};
+use pqike_esp::{ActivationCause, DataPlane, ExpiryKind, SaParams};
 use pqike_proto::{ChildSaKeys, EspNotice};
 use routes::{range_to_cidrs, Cidr, HostRoutes, Routes};
 use std::collections::HashMap;
@@ -89,6 +89,9 @@ pub struct DataplaneConfig {
     pub replay_window: u32,
     /// NAT keepalive interval (RFC 3948 §2.3; 20 s like strongSwan).
     pub keepalive: Duration,
+    /// Volume limits of the Child SAs by connection name (`child_rekey_bytes`,
+    /// `child_life_bytes`): (soft, hard) octets; the soft one makes the engine rekey.
+    pub child_bytes: HashMap<String, (u64, u64)>,
 }
 
 impl Default for DataplaneConfig {
@@ -104,6 +107,7 @@ impl Default for DataplaneConfig {
             nat_port: 4500,
             replay_window: pqike_esp::replay::DEFAULT_WINDOW,
             keepalive: Duration::from_secs(20),
+            child_bytes: HashMap::new(),
         }
     }
 }
@@ -177,8 +181,16 @@ struct Userspace {
     routes: Routes,
     hosts: HostRoutes,
     sas: HashMap<u32, SaMeta>,
+    /// Retired SAs (inbound SPI) and when they go for good ([`RETIRE_GRACE`]).
+    retiring: Vec<(u32, Instant)>,
     last_keepalive: Instant,
 }
+
+/// How long a removed Child SA still decapsulates: ESP the peer sent on it just before it
+/// switched to the new SA may arrive after the Delete exchange (libipsec encrypts in worker
+/// threads, IKE and ESP can travel different sockets). strongSwan keeps rekeyed inbound SAs
+/// for `delete_rekeyed_delay` (5 s) for the same reason. Outbound stops at once.
+const RETIRE_GRACE: Duration = Duration::from_secs(2);
 
 impl Dataplane {
     /// A data plane per `cfg`. For `userspace`, `nat_sockets` are duplicates of the daemon's
@@ -202,6 +214,7 @@ impl Dataplane {
                 routes: Routes::new(cfg.route_table),
                 hosts: HostRoutes::default(),
                 sas: HashMap::new(),
+                retiring: Vec::new(),
                 last_keepalive: Instant::now(),
             }
         });
@@ -233,8 +246,28 @@ impl Dataplane {
         self.user.is_some()
     }
 
-    /// Install a Child SA (engine event `InstallChildSa`).
+    /// Install a Child SA (engine event `InstallChildSa`): both directions; it takes over
+    /// outbound traffic from an SA it replaces.
     pub fn install(&mut self, k: &ChildSaKeys, now: Instant) {
+        self.install_as(k, now, false)
+    }
+
+    /// Install the new Child SA of a rekey we answered (engine event `InstallChildSaInbound`):
+    /// it decapsulates at once but carries outbound traffic only after [`Dataplane::activate`]
+    /// or its first inbound packet (RFC 7296 §2.8). The kernel backend installs it fully.
+    pub fn install_inbound_only(&mut self, k: &ChildSaKeys, now: Instant) {
+        self.install_as(k, now, true)
+    }
+
+    /// Start sending on an inbound-only Child SA (engine event `ActivateChildSa`).
+    pub fn activate(&mut self, spi_in: u32) {
+        let Some(u) = self.user.as_mut() else { return };
+        if u.shared.lock().activate(spi_in) {
+            info!("data plane: Child SA {spi_in:08x}_i carries outbound traffic");
+        }
+    }
+
+    fn install_as(&mut self, k: &ChildSaKeys, now: Instant, inbound_only: bool) {
         if self.cfg.backend == Backend::Xfrm {
             self.xfrm_install(k);
             return;
@@ -251,13 +284,30 @@ impl Dataplane {
             }
         };
         p.replay_window = self.cfg.replay_window;
+        if let Some(&(soft, hard)) = self.cfg.child_bytes.get(&k.connection) {
+            p.lifetime.soft.bytes = Some(soft);
+            p.lifetime.hard.bytes = Some(hard);
+        }
         if self.cfg.force_udp_encap && !p.udp_encap {
             p.udp_encap = true;
             p.local.set_port(self.cfg.nat_port);
             p.remote.set_port(pqike_esp::udp::NAT_T_PORT);
         }
         let (udp_encap, local, remote) = (p.udp_encap, p.local, p.remote);
-        if let Err(e) = u.shared.lock().install(p, now) {
+        let r = {
+            let mut dp = u.shared.lock();
+            // A retiring SA with the same SPI (reallocated by chance) goes now.
+            if let Some(i) = u.retiring.iter().position(|(s, _)| *s == k.spi_in) {
+                u.retiring.swap_remove(i);
+                dp.remove(k.spi_in);
+            }
+            if inbound_only {
+                dp.install_inbound_only(p, now)
+            } else {
+                dp.install(p, now)
+            }
+        };
+        if let Err(e) = r {
             warn!("Child SA {:08x}_i not installed: {e}", k.spi_in);
             return;
         }
@@ -331,9 +381,10 @@ impl Dataplane {
             host_route = Some((k.remote.ip(), ports));
         }
         info!(
-            "data plane: Child SA {:08x}_i/{:08x}_o installed ({}{})",
+            "data plane: Child SA {:08x}_i/{:08x}_o installed{} ({}{})",
             k.spi_in,
             k.spi_out,
+            if inbound_only { " inbound-only" } else { "" },
             if udp_encap { "ESP-in-UDP" } else { "ESP" },
             if !routes.is_empty() {
                 ", routes via TUN"
@@ -468,8 +519,12 @@ impl Dataplane {
             return;
         }
         let Some(u) = self.user.as_mut() else { return };
-        let counters = u.shared.lock().remove(spi_in);
+        // Outbound stops now; inbound stays for RETIRE_GRACE (make-before-break).
+        if u.shared.lock().retire(spi_in) {
+            u.retiring.push((spi_in, Instant::now() + RETIRE_GRACE));
+        }
         if let Some(meta) = u.sas.remove(&spi_in) {
+            // A successor with the same selectors holds its own reference on the routes.
             for c in meta.routes {
                 u.routes.remove(c, &self.cfg.tun_name);
             }
@@ -477,11 +532,19 @@ impl Dataplane {
                 u.hosts.remove(peer, &ports);
             }
         }
-        if let Some(c) = counters {
-            info!(
-                "data plane: Child SA {spi_in:08x}_i removed: {} packets / {} bytes in, {} packets / {} bytes out",
-                c.packets_in, c.bytes_in, c.packets_out, c.bytes_out
-            );
+    }
+
+    /// Drop retired SAs whose grace period is over.
+    fn reap_retired(u: &mut Userspace, now: Instant) {
+        let (due, keep): (Vec<_>, Vec<_>) = u.retiring.iter().partition(|(_, t)| *t <= now);
+        u.retiring = keep;
+        for (spi_in, _) in due {
+            if let Some(c) = u.shared.lock().remove(spi_in) {
+                info!(
+                    "data plane: Child SA {spi_in:08x}_i removed: {} packets / {} bytes in, {} packets / {} bytes out",
+                    c.packets_in, c.bytes_in, c.packets_out, c.bytes_out
+                );
+            }
         }
     }
 
@@ -509,8 +572,20 @@ impl Dataplane {
             return Vec::new();
         };
         let mut out = Vec::new();
+        Self::reap_retired(u, now);
         {
             let mut dp = u.shared.lock();
+            while let Some(a) = dp.poll_activated() {
+                info!(
+                    "data plane: Child SA {:08x}_i/{:08x}_o now carries outbound traffic ({})",
+                    a.spi_in,
+                    a.spi_out,
+                    match a.cause {
+                        ActivationCause::FirstPacket => "first packet received on it",
+                        ActivationCause::NoActiveSa => "its predecessor is gone",
+                    }
+                );
+            }
             while let Some(ev) = dp.poll_expiry(now) {
                 info!(
                     "data plane: Child SA {:08x}_i {:?} expiry ({:?})",

@@ -14,6 +14,11 @@ pub mod openiked;
 pub mod pqiked;
 pub mod strongswan;
 
+/// Remote access: the server's address pool (side b) and the DNS server it hands out.
+/// The client is always side a (the initiator's side), the server side b.
+pub const RA_POOL: &str = "10.99.0.0/28";
+pub const RA_DNS: &str = "10.99.0.53";
+
 /// Left (a, initiator) or right (b, responder) of the lab network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -112,6 +117,11 @@ pub trait Driver {
     /// The daemon's log (whole run of this case).
     fn log_path(&self, ctx: &Ctx) -> PathBuf;
     fn stop(&self, ctx: &Ctx);
+    /// Directory with Wireshark decryption tables the implementation wrote itself
+    /// (`ikev2_decryption_table`, `esp_sa`: pqiked's `key_log`), if it does.
+    fn key_log(&self, _ctx: &Ctx) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// Every peer the lab knows, in matrix order.

@@ -3,8 +3,8 @@
 //! Features still being built are probed in pqiked's config schema (the daemon rejects
 //! unknown keys, so a key present in `config.rs` is a key it understands): a case needing
 //! one that is missing becomes "not implemented in pqike yet" instead of a red cell.
-use super::{Ctx, Driver, Status};
-use crate::scenario::{Case, Role};
+use super::{Ctx, Driver, Side, Status, RA_DNS, RA_POOL};
+use crate::scenario::{Case, PathKind, RekeyBy, Role};
 use std::path::{Path, PathBuf};
 
 pub struct Pqiked {
@@ -21,6 +21,10 @@ const FEATURE_KEYS: &[(&str, &str)] = &[
     ("remote-access", "pools"),
     ("ml-dsa", "ml_dsa"),
 ];
+
+/// `rekey_by = "pqike"`: pqiked's Child SA / IKE SA rekey times (s), jitter 1 s.
+pub const PQIKE_CHILD_REKEY_S: u32 = 6;
+pub const PQIKE_IKE_REKEY_S: u32 = 11;
 
 pub const PPK_ID: &str = "pqike-lab-ppk";
 pub const PPK_HEX: &str = "0x7071696b652d6c61622d70706b2d3031323334353637383961626364656630";
@@ -99,18 +103,51 @@ impl Driver for Pqiked {
             "PQIKE_BIN".into(),
             self.bin_dir.join("pqike").display().to_string(),
         );
+        // Wireshark decryption tables straight from the engine (pqiked's key_log): exact SPIs,
+        // every key generation, rekeyed IKE SAs and the Child SAs' ESP keys.
+        let key_log = key_log_dir(ctx);
+        let _ = std::fs::remove_dir_all(&key_log);
+        let extra = c.get("PQIKED_EXTRA").cloned().unwrap_or_default();
+        c.insert(
+            "PQIKED_EXTRA".into(),
+            format!("{extra}\nkey_log = \"{}\"", key_log.display()),
+        );
+        let mut conn: Vec<String> = Vec::new();
+        let mut top = String::new();
         if ctx.case.ppk.as_deref() == Some("both") {
-            let mut conn = format!("ppk_id = \"{PPK_ID}\"\nppk_required = true");
+            conn.push(format!("ppk_id = \"{PPK_ID}\"\nppk_required = true"));
             if ctx.case.pqike_needs.iter().any(|n| n == "ppk-intermediate") {
-                conn.push_str("\nppk_intermediate = true");
+                conn.push("ppk_intermediate = true".into());
             }
-            c.insert("PQIKED_CONN_EXTRA".into(), conn);
-            c.insert(
-                "PQIKED_SECRETS_EXTRA".into(),
-                format!(
-                    "\n[[secrets]]\nkind = \"ppk\"\nids = [\"{PPK_ID}\"]\nsecret = \"{PPK_HEX}\""
-                ),
-            );
+            top.push_str(&format!(
+                "\n[[secrets]]\nkind = \"ppk\"\nids = [\"{PPK_ID}\"]\nsecret = \"{PPK_HEX}\""
+            ));
+        }
+        if ctx.case.shape == "remote-access" {
+            // docs/config.md "Remote access": side b serves a pool, side a asks for any IPv4
+            // address and offers 0.0.0.0/0 for the server to narrow to that address
+            if ctx.side == Side::B {
+                conn.push("pools = [\"ra\"]".into());
+                top.push_str(&format!(
+                    "\n[[pools]]\nname = \"ra\"\naddrs = \"{RA_POOL}\"\ndns = [\"{RA_DNS}\"]"
+                ));
+                c.insert("PQIKED_REMOTE_TS".into(), RA_POOL.into());
+            } else {
+                conn.push("vips = [\"0.0.0.0\"]".into());
+                c.insert("PQIKED_LOCAL_TS".into(), "0.0.0.0/0".into());
+            }
+        }
+        if ctx.case.path == PathKind::Rekey && ctx.case.rekey_by == RekeyBy::Pqike {
+            // pqiked drives the rekeys: short lifetimes, as tests/interop/cases/lifecycle.sh
+            conn.push(format!(
+                "child_rekey_time = {PQIKE_CHILD_REKEY_S}\nrekey_time = {PQIKE_IKE_REKEY_S}\nrand_time = 1"
+            ));
+        }
+        if !conn.is_empty() {
+            c.insert("PQIKED_CONN_EXTRA".into(), conn.join("\n"));
+        }
+        if !top.is_empty() {
+            c.insert("PQIKED_SECRETS_EXTRA".into(), top);
         }
         let ctx2 = Ctx {
             side_env: c,
@@ -182,6 +219,9 @@ impl Driver for Pqiked {
     fn stop(&self, ctx: &Ctx) {
         let _ = self.with_bins(ctx).script("pqiked.sh", &["stop"], 20);
     }
+    fn key_log(&self, ctx: &Ctx) -> Option<PathBuf> {
+        Some(key_log_dir(ctx))
+    }
 }
 
 impl Pqiked {
@@ -202,4 +242,12 @@ impl Pqiked {
             ..*ctx
         }
     }
+}
+
+/// pqiked's `key_log` directory of this instance (`ikev2_decryption_table`, `esp_sa`).
+fn key_log_dir(ctx: &Ctx) -> PathBuf {
+    ctx.run_dir
+        .join("pqiked")
+        .join(ctx.instance())
+        .join("keylog")
 }

@@ -121,7 +121,11 @@ impl Driver for StrongSwan {
         if ctx.case.shape == "remote-access" {
             if ctx.side == Side::B {
                 conn.push("pools = rw".into());
-                top.push("pools {\n    rw {\n        addrs = 10.99.0.0/28\n    }\n}".to_string());
+                top.push(format!(
+                    "pools {{\n    rw {{\n        addrs = {}\n        dns = {}\n    }}\n}}",
+                    super::RA_POOL,
+                    super::RA_DNS
+                ));
                 extra.insert("REMOTE_TS".into(), "dynamic".into());
             } else {
                 conn.push("vips = 0.0.0.0".into());

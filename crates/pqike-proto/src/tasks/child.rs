@@ -288,6 +288,7 @@ fn install(
         &[],
         &ni,
         &nr,
+        sa.initiator,
     )
 }
 
@@ -308,6 +309,7 @@ pub(crate) fn install_keyed(
     shared: &[&[u8]],
     ni: &[u8],
     nr: &[u8],
+    we_initiated: bool,
 ) -> Result<(), IkeError> {
     let child = sa
         .conn
@@ -326,7 +328,9 @@ pub(crate) fn install_keyed(
     let part = |from: usize, len: usize| Zeroizing::new(keymat[from..from + len].to_vec());
     let i_to_r = (part(0, ek), part(ek, ik));
     let r_to_i = (part(ek + ik, ek), part(2 * ek + ik, ik));
-    let (key_in, key_out) = if sa.initiator {
+    // RFC 7296 §2.17: "initiator" is the initiator of the exchange that created the child
+    // (like `ni`), not of the IKE SA: they differ when the original responder rekeys a child.
+    let (key_in, key_out) = if we_initiated {
         (r_to_i, i_to_r)
     } else {
         (i_to_r, r_to_i)

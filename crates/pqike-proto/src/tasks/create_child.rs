@@ -67,6 +67,73 @@ pub(crate) struct Negotiated {
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     pub mode: IpsecMode,
+    /// RFC 9867 §4: the PPK both peers agreed on in this exchange, as its PPK_ID and
+    /// SK_d' = prf+(PPK, SK_d), which stands in for SK_d when the new SA's keys are derived.
+    pub ppk: Option<PpkMix>,
+}
+
+/// A PPK mixed into one CREATE_CHILD_SA negotiation (RFC 9867 §4).
+pub(crate) struct PpkMix {
+    pub id: String,
+    pub sk_d: Zeroizing<Vec<u8>>,
+}
+
+/// RFC 9867: PPKs in CREATE_CHILD_SA exist only on IKE SAs that negotiated USE_PPK_INT in
+/// IKE_SA_INIT (as initiator: we offered it and the responder returned it; as responder: we
+/// returned it), whether or not a PPK was then used in IKE_INTERMEDIATE.
+pub(crate) fn ppk_negotiated(sa: &IkeSa) -> bool {
+    crate::pqauth::ppk_int_negotiated(sa) || sa.pqauth.ppk_int_chosen
+}
+
+/// PPK Confirmation for a CREATE_CHILD_SA offer: the §3 formula (first 64 bits of
+/// prf(PPK, Ni | Nr | SPIi | SPIr)) over the nonces and SPIs of the IKE SA the exchange runs on
+/// (see docs/rfc9867-notes.md: this binding could not be checked against the RFC text).
+fn ppk_confirmation(sa: &IkeSa, prf: &dyn pqike_crypto::Prf, ppk: &[u8]) -> [u8; 8] {
+    crate::ppk::confirmation(prf, ppk, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r)
+}
+
+/// SK_d' = prf+(PPK, SK_d) of the IKE SA the exchange runs on.
+fn ppk_mix(sa: &IkeSa, ctx: &Ctx<'_>, id: String, ppk: &[u8]) -> Result<PpkMix, IkeError> {
+    let prf = sa.prf(ctx.crypto)?;
+    let sk_d = crate::ppk::mix(prf, ppk, &sa.keys()?.sk_d);
+    Ok(PpkMix { id, sk_d })
+}
+
+/// Responder: the first offered PPK_IDENTITY_KEY we hold a secret for and whose confirmation
+/// matches; `offered` lists every offered id for the log.
+fn pick_offered_ppk(
+    sa: &IkeSa,
+    ctx: &Ctx<'_>,
+    payloads: &[Payload],
+    offered: &mut Vec<String>,
+) -> Result<Option<(Vec<u8>, PpkMix)>, IkeError> {
+    let (_, key) = crate::pqauth::ppk_int_numbers(&sa.conn);
+    let prf = sa.prf(ctx.crypto)?;
+    for p in payloads {
+        let Payload::Notify(n) = p else { continue };
+        if n.notify_type != key || n.data.len() < 1 + 1 + 8 {
+            continue;
+        }
+        let (ident, confirm) = n.data.split_at(n.data.len() - 8);
+        let Ok(id) = crate::ppk::parse_identity(ident) else {
+            continue;
+        };
+        let shown = crate::ppk::display_id(id);
+        offered.push(shown.clone());
+        let Some(secret) = crate::ppk::find(ctx.creds, id) else {
+            continue;
+        };
+        if !pqike_crypto::ct_eq(&ppk_confirmation(sa, prf, secret), confirm) {
+            tracing::warn!(
+                sa = sa.id.0,
+                "PPK confirmation for '{shown}' in CREATE_CHILD_SA does not match: the peers \
+                 hold different secrets"
+            );
+            continue;
+        }
+        return Ok(Some((ident.to_vec(), ppk_mix(sa, ctx, shown, secret)?)));
+    }
+    Ok(None)
 }
 
 /// Responder: a negotiation waiting for its next IKE_FOLLOWUP_KE.
@@ -87,6 +154,8 @@ pub(crate) struct CreateState {
     tsr: Vec<TrafficSelector>,
     mode: IpsecMode,
     invalid_ke_tries: u32,
+    /// RFC 9867 §4: the PPK_ID we offer in this exchange.
+    ppk_offer: Option<String>,
 }
 
 /// Our outstanding lifecycle request.
@@ -216,6 +285,24 @@ pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>, kind: Kind) -> Result<(),
         Some(m) => Some((m, start_ke(ctx, m)?)),
         None => None,
     };
+    let ppk_offer = if conn.auth_ext.ppk_create_child && ppk_negotiated(sa) {
+        match conn.auth_ext.ppk_id.as_deref() {
+            Some(id) if crate::ppk::find(ctx.creds, id.as_bytes()).is_some() => {
+                Some(id.to_string())
+            }
+            Some(id) => {
+                tracing::warn!(
+                    sa = sa.id.0,
+                    "no PPK secret for '{id}': {} without PPK",
+                    kind_name(kind)
+                );
+                None
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     let st = CreateState {
         kind,
         spi,
@@ -226,6 +313,7 @@ pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>, kind: Kind) -> Result<(),
         tsr,
         mode,
         invalid_ke_tries: 0,
+        ppk_offer,
     };
     send_create(sa, ctx, st)
 }
@@ -267,6 +355,21 @@ fn send_create(sa: &mut IkeSa, ctx: &mut Ctx<'_>, mut st: CreateState) -> Result
     if st.kind != Kind::RekeyIke {
         payloads.push(Payload::TsI(st.tsi.clone()));
         payloads.push(Payload::TsR(st.tsr.clone()));
+    }
+    if let Some(id) = &st.ppk_offer {
+        // RFC 9867 §4: offer the PPK as in IKE_INTERMEDIATE: PPK_ID Type | PPK_ID | PPK
+        // Confirmation, in a status notify a peer without support ignores (RFC 7296 §3.10.1).
+        let secret = crate::ppk::find(ctx.creds, id.as_bytes())
+            .ok_or_else(|| IkeError::Config("PPK secret vanished".into()))?;
+        let prf = sa.prf(ctx.crypto)?;
+        let mut data = crate::ppk::identity_data(id);
+        data.extend_from_slice(&ppk_confirmation(sa, prf, secret));
+        let (_, key) = crate::pqauth::ppk_int_numbers(&sa.conn);
+        payloads.push(Payload::Notify(Notify::new(key, data)));
+        tracing::debug!(
+            sa = sa.id.0,
+            "offering PPK '{id}' in CREATE_CHILD_SA (RFC 9867)"
+        );
     }
     tracing::info!(sa = sa.id.0, "starting {}", kind_name(st.kind));
     sa.send_request(
@@ -533,6 +636,7 @@ fn create_response(
             local_ts,
             remote_ts,
             mode,
+            ppk: None,
         })
     })();
     let mut neg = match negotiated {
@@ -542,6 +646,32 @@ fn create_response(
             return Ok(());
         }
     };
+    if let Some(offer) = st.ppk_offer.take() {
+        match ppk_response(sa, ctx, &offer, payloads)? {
+            Some(mix) => neg.ppk = Some(mix),
+            None if sa.conn.auth_ext.ppk_required => {
+                let why = format!(
+                    "peer did not use PPK '{offer}' in the {} and ppk_required is set",
+                    kind_name(kind)
+                );
+                if kind == Kind::RekeyIke {
+                    // The peer has built the new IKE SA already; we refuse it by closing the
+                    // connection rather than running an IKE SA without the required PPK.
+                    tracing::warn!(sa = sa.id.0, "{why}: closing the IKE SA");
+                    return Err(IkeError::AuthFailed(why));
+                }
+                fail_kind(sa, ctx, kind, &why, None);
+                // The responder installed the Child SA: delete it (our inbound SPI names it).
+                rekey::queue(sa, Queued::DeleteChild(neg.our_spi as u32));
+                return Ok(());
+            }
+            None => tracing::info!(
+                sa = sa.id.0,
+                "peer did not use PPK '{offer}' (RFC 9867): {} without PPK",
+                kind_name(kind)
+            ),
+        }
+    }
     match (neg.sel.ke.filter(|m| *m != KeMethod::NONE), st.ke.take()) {
         (Some(m), Some((sent, ke))) if m == sent => {
             let Some((rm, data)) = find_ke(payloads).filter(|(rm, _)| *rm == m) else {
@@ -567,6 +697,28 @@ fn create_response(
         }
     }
     next_round_or_finish(sa, ctx, neg, payloads)
+}
+
+/// Initiator: the responder's PPK_IDENTITY (RFC 9867 §4) naming the PPK it mixed in, if any.
+fn ppk_response(
+    sa: &IkeSa,
+    ctx: &Ctx<'_>,
+    offer: &str,
+    payloads: &[Payload],
+) -> Result<Option<PpkMix>, IkeError> {
+    let Some(n) = find_notify(payloads, NotifyType::PPK_IDENTITY) else {
+        return Ok(None);
+    };
+    let id = crate::ppk::parse_identity(&n.data)?;
+    if id != offer.as_bytes() {
+        return Err(IkeError::AuthFailed(format!(
+            "responder chose PPK '{}' in CREATE_CHILD_SA, we offered '{offer}'",
+            crate::ppk::display_id(id)
+        )));
+    }
+    let secret = crate::ppk::find(ctx.creds, id)
+        .ok_or_else(|| IkeError::Config("PPK secret vanished".into()))?;
+    Ok(Some(ppk_mix(sa, ctx, offer.to_string(), secret)?))
 }
 
 /// Initiator: after a response, run the next IKE_FOLLOWUP_KE round or complete.
@@ -652,7 +804,15 @@ fn finish(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: Negotiated) -> Result<(), IkeE
         Kind::NewChild { cfg } | Kind::RekeyChild { cfg, .. } => {
             let shared: Vec<&[u8]> = neg.shared.iter().map(|s| s.as_slice()).collect();
             let (spi_in, spi_out) = (neg.our_spi as u32, neg.peer_spi as u32);
-            if let Err(e) = child::install_keyed(
+            // RFC 9867 §4: KEYMAT = prf+(SK_d', ...) with SK_d' = prf+(PPK, SK_d). The IKE SA
+            // keeps its SK_d: swap SK_d' in for this derivation only.
+            let saved_sk_d = match (&neg.ppk, sa.keys.as_mut()) {
+                (Some(mix), Some(keys)) => {
+                    Some(std::mem::replace(&mut keys.sk_d, mix.sk_d.clone()))
+                }
+                _ => None,
+            };
+            let installed = child::install_keyed(
                 sa,
                 ctx,
                 cfg,
@@ -665,7 +825,22 @@ fn finish(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: Negotiated) -> Result<(), IkeE
                 &shared,
                 &neg.ni,
                 &neg.nr,
-            ) {
+                neg.we_initiated,
+            );
+            if let (Some(old), Some(keys)) = (saved_sk_d, sa.keys.as_mut()) {
+                keys.sk_d = old;
+            }
+            if let Some(mix) = &neg.ppk {
+                if installed.is_ok() {
+                    tracing::info!(
+                        sa = sa.id.0,
+                        "PPK '{}' mixed into CHILD_SA {spi_in:08x}_i {spi_out:08x}_o keys in \
+                         CREATE_CHILD_SA (RFC 9867)",
+                        mix.id
+                    );
+                }
+            }
+            if let Err(e) = installed {
                 tracing::warn!(sa = sa.id.0, "cannot install child: {e}");
                 fail_kind(sa, ctx, neg.kind, "install failed", None);
                 return Ok(());
@@ -886,6 +1061,43 @@ pub(crate) fn process_request(
             .ok(),
     }
     .ok_or_else(|| IkeError::Syntax("bad SPI in proposal".into()))?;
+    // RFC 9867 §4: the initiator may offer PPKs; only on IKE SAs that negotiated USE_PPK_INT
+    // (otherwise the notify is one we do not know here, and is ignored like any status).
+    let mut ppk_reply = None;
+    let mut ppk = None;
+    if ppk_negotiated(sa) {
+        let mut offered = Vec::new();
+        match pick_offered_ppk(sa, ctx, payloads, &mut offered)? {
+            Some((ident, mix)) => {
+                tracing::info!(
+                    sa = sa.id.0,
+                    "using PPK '{}' for the {} (RFC 9867 CREATE_CHILD_SA)",
+                    mix.id,
+                    kind_name(kind)
+                );
+                ppk_reply = Some(Payload::Notify(Notify::new(
+                    NotifyType::PPK_IDENTITY,
+                    ident,
+                )));
+                ppk = Some(mix);
+            }
+            None if !offered.is_empty() && conn.auth_ext.ppk_required => {
+                tracing::warn!(
+                    sa = sa.id.0,
+                    "no usable PPK among the peer's PPK_IDENTITY_KEY ids {offered:?} in \
+                     CREATE_CHILD_SA and ppk_required is set: refusing the {}",
+                    kind_name(kind)
+                );
+                return Err(IkeError::NoProposal);
+            }
+            None if !offered.is_empty() => tracing::info!(
+                sa = sa.id.0,
+                "no usable PPK among {offered:?} (RFC 9867): {} without PPK",
+                kind_name(kind)
+            ),
+            None => {}
+        }
+    }
     let mut shared = Vec::new();
     let mut ke_reply = None;
     if let Some(want) = sel.ke.filter(|m| *m != KeMethod::NONE) {
@@ -952,6 +1164,7 @@ pub(crate) fn process_request(
     reply.push(Payload::Sa(vec![sel.to_proposal()]));
     reply.push(Payload::Nonce(nr.clone()));
     reply.extend(ke_reply);
+    reply.extend(ppk_reply);
     if !rekey_ike {
         // TSi is the initiator's = our remote.
         reply.push(Payload::TsI(remote_ts.clone()));
@@ -970,6 +1183,7 @@ pub(crate) fn process_request(
         local_ts,
         remote_ts,
         mode,
+        ppk,
     };
     if neg.rounds.is_empty() {
         sa.send_response(ctx, ex, mid, &reply)?;
@@ -1046,4 +1260,56 @@ pub(crate) fn process_followup_request(
         neg,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::keymat::child_keymat;
+    use crate::keymat::test_prf::HmacPrf;
+    use crate::tasks::rekey_ike::rekey_skeyseed;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 9867 §4 derivations (SK_d' = prf+(PPK, SK_d) standing in for SK_d) against values
+    /// computed independently with Python's hmac/hashlib (HMAC-SHA-256, prf+ per RFC 7296
+    /// §2.13): sk_d = 0x0d*32, PPK = 00..1f, Ni = 0x11*32, Nr = 0x22*32, g^ir = 0x33*32.
+    #[test]
+    fn ppk_keys_in_create_child_sa_match_independent_values() {
+        let prf = HmacPrf(5);
+        let ppk: Vec<u8> = (0..32).collect();
+        let (sk_d, ni, nr, g) = ([0x0d; 32], [0x11; 32], [0x22; 32], [0x33; 32]);
+        let sk_d2 = crate::ppk::mix(&prf, &ppk, &sk_d);
+        assert_eq!(
+            &sk_d2[..],
+            &unhex("561bdd12d8b735ea1d7df8bd4ea0713c81eab8031cdfe98e2347204d23fbe354")[..]
+        );
+        // Child SA without PFS: KEYMAT = prf+(SK_d', Ni | Nr).
+        let keymat = child_keymat(&prf, &sk_d2, &[], &ni, &nr, 72);
+        assert_eq!(
+            &keymat[..],
+            &unhex(
+                "5d0cf09738f52ac1a63da8e2337aa8c1f4ba6405defcdd6e4f8a602a4b98a1e26885b9c3bd822ddd\
+                 e674f5de98383d4a4f8d1a1e7d8ad447086a226855cf2dd0cbb25aeec835f7d1"
+            )[..]
+        );
+        // ... which is not what the same exchange gives without the PPK.
+        let plain = child_keymat(&prf, &sk_d, &[], &ni, &nr, 72);
+        assert_eq!(
+            &plain[..8],
+            &unhex("667fcd1a682fed8e")[..],
+            "the no-PPK reference value"
+        );
+        assert_ne!(&plain[..], &keymat[..]);
+        // IKE SA rekey: SKEYSEED = prf(SK_d', g^ir | Ni | Nr).
+        let seed = rekey_skeyseed(&prf, &sk_d2, &[&g], &ni, &nr);
+        assert_eq!(
+            &seed[..],
+            &unhex("507f22b517f6197ec242b94b974ccd6d307f1f8afab003064d8aae6860eff65e")[..]
+        );
+    }
 }

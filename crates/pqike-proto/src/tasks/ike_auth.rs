@@ -305,10 +305,14 @@ pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
             crate::auth_methods::ours(&conn),
         )));
     }
-    payloads.push(Payload::Notify(Notify::new(
-        NotifyType::INITIAL_CONTACT,
-        vec![],
-    )));
+    if sa.send_initial_contact {
+        // RFC 7296 §2.4: only on the first IKE SA with this peer (the endpoint checked), since
+        // the peer deletes every other SA it has with our identity when it sees this notify.
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::INITIAL_CONTACT,
+            vec![],
+        )));
+    }
     let childless = match conn.childless {
         Childless::Force if !sa.peer.childless => {
             return Err(IkeError::Config(

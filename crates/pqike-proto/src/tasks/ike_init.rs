@@ -7,7 +7,7 @@ use crate::keymat::{derive_ike_keys, initial_skeyseed};
 use crate::notify::{find_notify, IkeError};
 use crate::proposal::{accept_reply, build_proposals, Selected};
 use crate::tasks::{peer_error, Pending};
-use crate::{AuthConfig, Childless, ConnectionConfig, IkeState};
+use crate::{AuthConfig, Childless, ConnectionConfig, IkeKeyStage, IkeSaKeyLog, IkeState};
 use pqike_crypto::{ActiveKeyExchange, CryptoProvider, HashAlgorithm, SecureRandom};
 use pqike_wire::{
     CertData, CertEncoding, ExchangeType, KeMethod, Message, Notify, NotifyType, Payload, Proposal,
@@ -68,11 +68,23 @@ fn natd_payloads(
     spi_r: u64,
     local: SocketAddr,
     remote: SocketAddr,
+    force_encap: bool,
 ) -> [Payload; 2] {
+    // Forced encapsulation: hash the unspecified address with port 0, which no real source
+    // address matches, so the peer sees us behind a NAT (RFC 7296 §2.23, "fake" NAT-D).
+    let src = if force_encap {
+        let any: std::net::IpAddr = match local {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        SocketAddr::new(any, 0)
+    } else {
+        local
+    };
     [
         Payload::Notify(Notify::new(
             NotifyType::NAT_DETECTION_SOURCE_IP,
-            natd_hash(crypto, spi_i, spi_r, local),
+            natd_hash(crypto, spi_i, spi_r, src),
         )),
         Payload::Notify(Notify::new(
             NotifyType::NAT_DETECTION_DESTINATION_IP,
@@ -101,7 +113,9 @@ fn detect_nat(sa: &mut IkeSa, crypto: &dyn CryptoProvider, payloads: &[Payload],
     }
     let ours = natd_hash(crypto, sa.spi_i, spi_r, sa.local);
     let theirs = natd_hash(crypto, sa.spi_i, spi_r, sa.remote);
-    sa.nat_local = dst != ours.as_slice();
+    // With forced encapsulation we act as if behind a NAT ourselves: float to 4500, send
+    // keepalives, UDP-encapsulate ESP (RFC 3948).
+    sa.nat_local = dst != ours.as_slice() || sa.conn.lifecycle.force_encap;
     sa.nat_remote = !src.contains(&theirs.as_slice());
     if sa.nat_detected() {
         tracing::info!(
@@ -204,7 +218,14 @@ fn send(sa: &mut IkeSa, ctx: &mut Ctx<'_>, st: InitState) -> Result<(), IkeError
         data: st.ke.public_data().to_vec(),
     });
     payloads.push(Payload::Nonce(sa.ni.clone()));
-    payloads.extend(natd_payloads(ctx.crypto, sa.spi_i, 0, sa.local, sa.remote));
+    payloads.extend(natd_payloads(
+        ctx.crypto,
+        sa.spi_i,
+        0,
+        sa.local,
+        sa.remote,
+        sa.conn.lifecycle.force_encap,
+    ));
     if sa.conn.fragmentation {
         payloads.push(Payload::Notify(Notify::new(
             NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
@@ -377,11 +398,28 @@ fn set_algorithms(sa: &mut IkeSa, selected: &Selected) -> Result<(), IkeError> {
 fn derive_initial(sa: &mut IkeSa, ctx: &Ctx<'_>, shared: &[u8]) -> Result<(), IkeError> {
     let prf = sa.prf(ctx.crypto)?;
     let skeyseed = initial_skeyseed(prf, &sa.ni, &sa.nr, shared);
-    install_keys(sa, ctx, &skeyseed)
+    derive_keys(sa, ctx, &skeyseed, IkeKeyStage::Init)
 }
 
-/// Derive and install a key generation from SKEYSEED (also used after each RFC 9370 round).
+/// Derive and install a key generation from SKEYSEED: after each RFC 9370 / RFC 9867
+/// IKE_INTERMEDIATE round (the SA already has keys) or for the new SA of an IKE rekey (it has
+/// none yet; the IKE_SA_INIT derivation goes through [`derive_initial`]).
 pub(crate) fn install_keys(sa: &mut IkeSa, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Result<(), IkeError> {
+    let stage = if sa.keys.is_some() {
+        IkeKeyStage::Intermediate
+    } else {
+        IkeKeyStage::Rekey
+    };
+    derive_keys(sa, ctx, skeyseed, stage)
+}
+
+/// The one place SK_e/SK_a are derived, hence the one place they are exported.
+fn derive_keys(
+    sa: &mut IkeSa,
+    ctx: &Ctx<'_>,
+    skeyseed: &[u8],
+    stage: IkeKeyStage,
+) -> Result<(), IkeError> {
     let algs = sa
         .algs
         .ok_or_else(|| IkeError::Config("no algorithms".into()))?;
@@ -396,6 +434,23 @@ pub(crate) fn install_keys(sa: &mut IkeSa, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Re
             ))
         })?;
     let keys = derive_ike_keys(prf, skeyseed, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r, ek, ik);
+    if ctx.cfg.export_keys {
+        sa.key_log.push(IkeSaKeyLog {
+            sa: sa.id,
+            connection: sa.conn.name.clone(),
+            stage,
+            initiator: sa.initiator,
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            encr: (algs.encr, algs.key_bits),
+            integ: algs.integ,
+            prf: algs.prf,
+            sk_ei: keys.sk_ei.clone(),
+            sk_er: keys.sk_er.clone(),
+            sk_ai: keys.sk_ai.clone(),
+            sk_ar: keys.sk_ar.clone(),
+        });
+    }
     sa.keys = Some(SaKeys::new(ctx.crypto, algs, keys, sa.initiator)?);
     Ok(())
 }
@@ -476,7 +531,12 @@ pub(crate) fn respond(
         Payload::Nonce(sa.nr.clone()),
     ];
     reply.extend(natd_payloads(
-        ctx.crypto, sa.spi_i, sa.spi_r, sa.local, sa.remote,
+        ctx.crypto,
+        sa.spi_i,
+        sa.spi_r,
+        sa.local,
+        sa.remote,
+        conn.lifecycle.force_encap,
     ));
     if conn.fragmentation && sa.peer.fragmentation {
         reply.push(Payload::Notify(Notify::new(

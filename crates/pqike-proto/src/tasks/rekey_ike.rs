@@ -67,8 +67,27 @@ fn build(old: &IkeSa, ctx: &mut Ctx<'_>, neg: &Negotiated) -> Result<IkeSa, IkeE
         .extend(neg.sel.addke_rounds().into_iter().map(|(_, m)| m));
     let old_prf = old.prf(ctx.crypto)?;
     let shared: Vec<&[u8]> = neg.shared.iter().map(|s| s.as_slice()).collect();
-    let skeyseed = rekey_skeyseed(old_prf, &old.keys()?.sk_d, &shared, &new.ni, &new.nr);
+    // RFC 9867 §4: with a PPK, SK_d' = prf+(PPK, SK_d(old)) takes SK_d(old)'s place.
+    let sk_d_old = match &neg.ppk {
+        Some(mix) => &mix.sk_d[..],
+        None => &old.keys()?.sk_d[..],
+    };
+    let skeyseed = rekey_skeyseed(old_prf, sk_d_old, &shared, &new.ni, &new.nr);
     install_keys(&mut new, ctx, &skeyseed)?;
+    if let Some(mix) = &neg.ppk {
+        tracing::info!(
+            sa = old.id.0,
+            "PPK '{}' mixed into the new IKE SA {} keys in CREATE_CHILD_SA (RFC 9867)",
+            mix.id,
+            new.id.0
+        );
+        new.pqauth.ppk_used = Some(mix.id.clone());
+    } else {
+        new.pqauth.ppk_used = old.pqauth.ppk_used.clone();
+    }
+    // What IKE_SA_INIT negotiated stays with the replacement SA (RFC 9867 needs USE_PPK_INT).
+    new.pqauth.peer_use_ppk_int = old.pqauth.peer_use_ppk_int;
+    new.pqauth.ppk_int_chosen = old.pqauth.ppk_int_chosen;
     new.state = IkeState::Established;
     new.established_at = Some(ctx.now);
     new.nat_local = old.nat_local;
