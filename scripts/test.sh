@@ -50,6 +50,9 @@ stage "build" cargo build --workspace --release --bins
 stage "cargo test" cargo test --workspace --release
 if [ "$QUICK" = 0 ] && need_root "interop suite (network namespaces, real peers)"; then
     stage "interop" "$ROOT/tests/interop/run.sh"
+    # pqiked <-> pqiked where no packaged peer has the mechanism (ML-DSA / SLH-DSA with OpenSSL
+    # cross-checks, RFC 4739 + RFC 9867 + RFC 9593 together, RFC 9867 PPK in CREATE_CHILD_SA)
+    stage "interop pqiked pair (PQ auth, RFC 9867)" "$ROOT/tests/interop/pqauth_pair.sh"
     stage "interop matrix (CI subset)" "$ROOT/tests/interop/matrix-ci.sh"
 fi
 

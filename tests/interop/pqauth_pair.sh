@@ -6,12 +6,33 @@
 #   * every AUTH signature each pqiked emitted verifies with `openssl pkeyutl -verify -rawin`
 #     over the SignedOctets pqiked logged at debug level (and fails on a flipped octet).
 #
-#   tests/interop/pqauth_pair.sh [KEYTYPE...]     default: ml-dsa-65 slh-dsa-sha2-128s ml-dsa-65+extras
+#   tests/interop/pqauth_pair.sh [KEYTYPE...|ppk-child...]
+#       default: ml-dsa-65 slh-dsa-sha2-128s ml-dsa-65+extras ppk-child-a ppk-child-b
+#                ppk-child-oneside-offer ppk-child-oneside-nooffer
 #
 # KEYTYPE+extras: PSK as first round and the KEYTYPE certificate as RFC 4739 second round of the
 # initiator, a required PPK mixed in IKE_INTERMEDIATE (RFC 9867) after ML-KEM-768, and RFC 9593
 # SUPPORTED_AUTH_METHODS on both sides; asserts both daemons' log lines for each and OpenSSL's
 # verdict on the initiator's ML-DSA AUTH signature.
+#
+# ppk-child-*: RFC 9867 PPK in CREATE_CHILD_SA between the two pqiked (PSK, ML-KEM-768, a
+# required PPK in IKE_INTERMEDIATE; no certificates, no OpenSSL). One side (the "rekeyer") has
+# short lifetimes (child_rekey_time 4 s, IKE rekey_time 10 s, jitter 1 s), the other the
+# defaults, so every CREATE_CHILD_SA is started by the rekeyer; the case waits for >= 2 Child SA
+# rekeys and an IKE SA rekey followed by a further Child SA rekey on the new IKE SA, then checks
+# both logs, a ping through the tunnel (pqiked's userspace data plane) and `pqike status` of
+# both (one IKE SA "lab" established, with a Child SA).
+#   ppk-child-a        both have ppk_create_child, A (IKE_SA_INIT initiator) rekeys; ESP
+#                      without PFS (KEYMAT = prf+(SK_d', Ni | Nr))
+#   ppk-child-b        the same, B (IKE_SA_INIT responder) rekeys; ESP with PFS x25519 +
+#                      ML-KEM-768 (RFC 9370 IKE_FOLLOWUP_KE in the child rekeys too)
+#   ppk-child-oneside-offer    only the rekeyer (A) has ppk_create_child: B still accepts the
+#                      offered PPK (it negotiated USE_PPK_INT; ppk_create_child only controls
+#                      offering), so every rekey uses it
+#   ppk-child-oneside-nooffer  only B has ppk_create_child, A rekeys: A offers nothing, every
+#                      rekey runs without PPK (no PPK_IDENTITY_KEY / PPK_IDENTITY on the wire,
+#                      no "mixed into" line; B logs "peer offered no PPK ... without PPK" for
+#                      each), the SAs stay up
 #
 # Env: PQIKED_BIN / PQIKE_BIN (default target/release/...), PQIKE_LAB_RUN, PROPOSALS
 # (default aes256gcm16-prfsha384-x25519-ke1_mlkem768), OPENSSL_ROOT (chroot with OpenSSL 3.5+,
@@ -20,6 +41,8 @@
 # max_message_size to 400000, which SLH-DSA-*f chains need; set it empty to see the default
 # limit refuse them with a "fragments exceed the limit" warning).
 # Namespace prefix "pqp" (pqpA / pqpB), instances pqp-a / pqp-b: does not collide with run.sh.
+# With INTEROP_NS=X (run.sh's prefix) the prefix is "Xp" (PAIR_NS overrides it), so two labs
+# can run at once when each also has its own PQIKE_LAB_RUN.
 # Output: "ok   NAME" / "FAIL NAME: reason" per key type, last line "N passed, M failed".
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -27,12 +50,18 @@ REPO=$(cd "$HERE/../.." && pwd)
 LAB="$REPO/lab"
 . "$LAB/common.sh"
 
-[ "$(id -u)" = 0 ] || { echo "pqauth_pair: needs root (namespaces)"; exit 0; }
+if [ "$(id -u)" != 0 ]; then
+    # in CI a missing prerequisite is a failure, never a skip
+    [ "${CI:-false}" = true ] && { echo "pqauth_pair: CI=true but not root (needs namespaces)"; exit 1; }
+    echo "pqauth_pair: needs root (namespaces); skipped"; exit 0
+fi
 export PQIKED_BIN=${PQIKED_BIN:-$REPO/target/release/pqiked}
 export PQIKE_BIN=${PQIKE_BIN:-$REPO/target/release/pqike}
 OPENSSL_ROOT=${OPENSSL_ROOT:-$PQIKE_LAB_ROOT/trixie}
-NS=pqp IA=pqp-a IB=pqp-b
-TYPES=("$@"); [ ${#TYPES[@]} -gt 0 ] || TYPES=(ml-dsa-65 slh-dsa-sha2-128s ml-dsa-65+extras)
+NS=${PAIR_NS:-${INTEROP_NS:-pq}p}
+IA=$NS-a IB=$NS-b
+TYPES=("$@"); [ ${#TYPES[@]} -gt 0 ] || TYPES=(ml-dsa-65 slh-dsa-sha2-128s ml-dsa-65+extras
+    ppk-child-a ppk-child-b ppk-child-oneside-offer ppk-child-oneside-nooffer)
 OUT="$PQIKE_LAB_RUN/results/pqauth-pair"
 
 ossl() { chroot "$OPENSSL_ROOT" openssl "$@"; }
@@ -169,12 +198,166 @@ EXPECT
     echo "$scheme" > "$w/scheme"
 }
 
+# ---------------------------------------------------------------------------------------
+# ppk-child-*: RFC 9867 PPK in CREATE_CHILD_SA (see the header). $1 = variant name.
+PPK_CHILD_RE="PPK 'lab-ppk' mixed into CHILD_SA [0-9a-f]{8}_i [0-9a-f]{8}_o keys in CREATE_CHILD_SA \(RFC 9867\)"
+PPK_IKE_RE="PPK 'lab-ppk' mixed into the new IKE SA [0-9]+ keys in CREATE_CHILD_SA \(RFC 9867\)"
+IKE_REKEYED_RE="IKE_SA lab rekeyed: new IKE SA [0-9]+"
+CHILD_UP_RE="CHILD_SA net established with SPIs"
+
+# log_after LOG RE1 RE2 N: RE2 matches at least N lines after the first line matching RE1
+log_after() {
+    local first
+    first=$(grep -nE -- "$2" "$1" | head -n1 | cut -d: -f1)
+    [ -n "$first" ] && [ "$(grep -nE -- "$3" "$1" | cut -d: -f1 | awk -v f="$first" '$1 > f' | wc -l)" -ge "$4" ]
+}
+
+run_ppkchild() {
+    local v=$1 w="$OUT/$1" rekeyer=a offer_a=true offer_b=true esp=aes256gcm16 used=1
+    case "$v" in
+        ppk-child-a) ;;
+        ppk-child-b) rekeyer=b esp=aes256gcm16-x25519-ke1_mlkem768 ;;
+        ppk-child-oneside-offer) offer_b=false ;;
+        ppk-child-oneside-nooffer) offer_a=false used=0 ;;
+        *) echo "unknown variant $v"; return 1 ;;
+    esac
+    local other=b; [ $rekeyer = b ] && other=a
+    rm -rf "$w"; mkdir -p "$w"
+    MTU=${MTU:-1500} "$LAB/netns.sh" up $NS >> "$w/steps.log" 2>&1 || { echo "netns up failed"; return 1; }
+    export AUTH=psk PROPOSALS=${PROPOSALS:-aes256gcm16-prfsha384-x25519-ke1_mlkem768} ESP=$esp
+    export PQIKED_LOG_LEVEL=debug PQIKED_EXTRA=""
+    export PQIKED_SECRETS_EXTRA="
+[[secrets]]
+kind = \"ppk\"
+ids = [\"lab-ppk\"]
+secret = \"0x9f3a5c7e1b2d4f6081a3c5e7092b4d6f8e1c3a5b7d9f0e2c4a6b8d0f1e3c5a7b\""
+    # the PPK of the IKE SA comes from IKE_INTERMEDIATE (RFC 9867 §3), required on both sides
+    local common="ppk_id = \"lab-ppk\"
+ppk_required = true
+ppk_intermediate = true"
+    # the rekeyer: Child SA rekey every 3-4 s, IKE SA every 9-10 s; hard lifetimes well above,
+    # so a rekey that waits behind another exchange never meets a hard expiry
+    local fast="child_rekey_time = 4
+child_life_time = 12
+rekey_time = 10
+life_time = 30
+rand_time = 1"
+    local ca="$common
+ppk_create_child = $offer_a" cb="$common
+ppk_create_child = $offer_b"
+    if [ $rekeyer = a ]; then ca="$ca
+$fast"; else cb="$cb
+$fast"; fi
+    PQIKED_CONN_EXTRA="$ca" "$LAB/pqiked.sh" $IA config a >> "$w/steps.log" 2>&1 \
+        && PQIKED_CONN_EXTRA="$cb" "$LAB/pqiked.sh" $IB config b >> "$w/steps.log" 2>&1 \
+        || { echo "config failed"; return 1; }
+    cp "$("$LAB/pqiked.sh" $IA dir)/pqiked.toml" "$w/pqiked-a.toml"
+    cp "$("$LAB/pqiked.sh" $IB dir)/pqiked.toml" "$w/pqiked-b.toml"
+    "$LAB/pqiked.sh" $IA start ${NS}A >> "$w/steps.log" 2>&1 && "$LAB/pqiked.sh" $IB start ${NS}B >> "$w/steps.log" 2>&1 \
+        || { echo "pqiked did not start"; return 1; }
+    local la lb up_rc=0
+    la="$("$LAB/pqiked.sh" $IA dir)/pqiked.log" lb="$("$LAB/pqiked.sh" $IB dir)/pqiked.log"
+    timeout 60 "$LAB/pqiked.sh" $IA ctl up lab >> "$w/steps.log" 2>&1 || up_rc=$?
+    snap() { sed 's/\x1b\[[0-9;]*m//g' "$la" > "$w/pqiked-a.log"; sed 's/\x1b\[[0-9;]*m//g' "$lb" > "$w/pqiked-b.log"; }
+    snap
+    [ $up_rc = 0 ] || { echo "pqike up lab failed: $(tail -n 1 "$w/steps.log")"; return 1; }
+    # ping through the tunnel the whole time (loss is reported, not asserted: the ping bursts
+    # after the rekeys are)
+    ip netns exec ${NS}A ping -q -i 0.2 -W 1 -w 45 -I 198.51.100.1 203.0.113.1 > "$w/ping-during.txt" 2>&1 &
+    local pingpid=$!
+    # wait (<= 45 s) for >= 2 Child SA rekeys and an IKE SA rekey followed by one more Child SA
+    # rekey, all in the rekeyer's log
+    local lr="$w/pqiked-$rekeyer.log" child_re=$PPK_CHILD_RE ike_re=$PPK_IKE_RE n=0
+    [ $used = 1 ] || { child_re=$CHILD_UP_RE ike_re=$IKE_REKEYED_RE; }
+    while :; do
+        snap
+        [ "$(grep -cE "$child_re" "$lr")" -ge 3 ] && log_after "$lr" "$ike_re" "$child_re" 1 && break
+        n=$((n + 1)); [ $n -lt 90 ] || { kill $pingpid 2>/dev/null; echo "no IKE SA rekey followed by a Child SA rekey within 45 s in $rekeyer's log (/$child_re/: $(grep -cE "$child_re" "$lr"), /$ike_re/: $(grep -cE "$ike_re" "$lr"))"; return 1; }
+        sleep 0.5
+    done
+    kill -INT $pingpid 2>/dev/null; wait $pingpid 2>/dev/null
+    echo "during the rekeys: $(grep -E 'packets transmitted' "$w/ping-during.txt")" >> "$w/steps.log"
+    # the data plane still carries traffic both ways on the rekeyed SAs
+    ip netns exec ${NS}A ping -c 5 -i 0.2 -W 2 -I 198.51.100.1 203.0.113.1 >> "$w/steps.log" 2>&1 \
+        || { echo "ping A -> B through the tunnel failed after the rekeys"; return 1; }
+    ip netns exec ${NS}B ping -c 5 -i 0.2 -W 2 -I 203.0.113.1 198.51.100.1 >> "$w/steps.log" 2>&1 \
+        || { echo "ping B -> A through the tunnel failed after the rekeys"; return 1; }
+    snap
+    local f re
+    if [ $used = 1 ]; then
+        # both sides mixed the PPK into every Child SA and into the new IKE SA, and the rekeys on
+        # the new IKE SA still use it (its USE_PPK_INT state was carried over)
+        for f in a b; do
+            [ "$(grep -cE "$PPK_CHILD_RE" "$w/pqiked-$f.log")" -ge 3 ] \
+                || { echo "pqiked-$f.log: fewer than 3 Child SAs with the PPK mixed in"; return 1; }
+            grep -qE "$PPK_IKE_RE" "$w/pqiked-$f.log" || { echo "pqiked-$f.log lacks /$PPK_IKE_RE/"; return 1; }
+            log_after "$w/pqiked-$f.log" "$PPK_IKE_RE" "$PPK_CHILD_RE" 1 \
+                || { echo "pqiked-$f.log: no Child SA with the PPK after the IKE SA rekey"; return 1; }
+        done
+        while IFS='|' read -r f re; do
+            [ "$f" = R ] && f=$rekeyer; [ "$f" = O ] && f=$other
+            grep -qE -- "$re" "$w/pqiked-$f.log" || { echo "pqiked-$f.log lacks /$re/"; return 1; }
+        done <<'EXPECT'
+R|sending CREATE_CHILD_SA request [0-9]+ \[ N\(REKEY_SA\) .*N\(PPK_IDENTITY_KEY\)
+R|sending CREATE_CHILD_SA request [0-9]+ \[ SA No KE .*N\(PPK_IDENTITY_KEY\)
+R|received CREATE_CHILD_SA response [0-9]+ \[ .*N\(PPK_IDENTITY\)
+O|using PPK 'lab-ppk' for the CHILD_SA rekey \(RFC 9867 CREATE_CHILD_SA\)
+O|using PPK 'lab-ppk' for the IKE_SA rekey \(RFC 9867 CREATE_CHILD_SA\)
+O|sending CREATE_CHILD_SA response [0-9]+ \[ .*N\(PPK_IDENTITY\)
+EXPECT
+    else
+        # nothing offered: no PPK notify in any CREATE_CHILD_SA, no PPK mixed in there; the
+        # rekeys themselves succeed (the IKE SA keys still carry the IKE_INTERMEDIATE PPK)
+        for f in a b; do
+            if grep -qE "CREATE_CHILD_SA (request|response) [0-9]+ \[.*PPK_IDENTITY|mixed into .* in CREATE_CHILD_SA|RFC 9867 CREATE_CHILD_SA" "$w/pqiked-$f.log"; then
+                echo "pqiked-$f.log shows a PPK in CREATE_CHILD_SA although A offers none"; return 1
+            fi
+        done
+        # B (ppk_create_child) says why its rekeyed SAs have no PPK
+        for re in "CHILD_SA rekey" "IKE_SA rekey"; do
+            re="peer offered no PPK \(no PPK_IDENTITY_KEY\) in CREATE_CHILD_SA \(RFC 9867\): $re without PPK"
+            grep -qE "$re" "$w/pqiked-$other.log" || { echo "pqiked-$other.log lacks /$re/"; return 1; }
+        done
+        grep -qE "$IKE_REKEYED_RE" "$w/pqiked-$other.log" || { echo "pqiked-$other.log: no IKE SA rekey"; return 1; }
+        [ "$(grep -cE "$CHILD_UP_RE" "$w/pqiked-$other.log")" -ge 3 ] || { echo "pqiked-$other.log: fewer than 3 Child SAs"; return 1; }
+    fi
+    for f in a b; do
+        grep -qE "PPK 'lab-ppk' mixed into all IKE SA keys in IKE_INTERMEDIATE \(RFC 9867\)|using PPK 'lab-ppk' for all IKE SA keys \(RFC 9867 IKE_INTERMEDIATE\)" "$w/pqiked-$f.log" \
+            || { echo "pqiked-$f.log: the IKE SA has no IKE_INTERMEDIATE PPK"; return 1; }
+        if grep -qE "panicked|closing the IKE SA|cannot install child|install failed" "$w/pqiked-$f.log"; then
+            echo "pqiked-$f.log: $(grep -m1 -E "panicked|closing the IKE SA|cannot install child|install failed" "$w/pqiked-$f.log")"; return 1
+        fi
+    done
+    # pqike status: one IKE SA "lab", established, with a Child SA, on both sides (a rekey may be
+    # in flight at the moment of the query: retried for a few seconds)
+    local side ok
+    for side in IA IB; do
+        ok=0
+        for n in $(seq 20); do
+            timeout 10 "$LAB/pqiked.sh" ${!side} ctl status --json > "$w/status-$side.json" 2>&1
+            python3 - "$w/status-$side.json" $used > "$w/status-$side.check" 2>&1 <<'PY' && { ok=1; break; }
+import json, sys
+sas = [s for s in json.load(open(sys.argv[1]))["ike_sas"] if s["name"] == "lab"]
+assert len(sas) == 1 and sas[0]["state"].lower() == "established" and sas[0]["child_sas"], sas
+assert sas[0]["transforms"].get("ppk") == "lab-ppk", sas[0]["transforms"]
+PY
+            sleep 0.5
+        done
+        [ $ok = 1 ] || { echo "$side: pqike status: $(tail -n 1 "$w/status-$side.check")"; return 1; }
+    done
+    echo "rekeyer $rekeyer: $(grep -cE "$CHILD_UP_RE" "$w/pqiked-$rekeyer.log") Child SAs, $(grep -cE "$IKE_REKEYED_RE" "$w/pqiked-$rekeyer.log") IKE SA rekeys; $(grep -E 'packets transmitted' "$w/ping-during.txt")" > "$w/scheme"
+}
+
 pass=0 failn=0
 mkdir -p "$OUT"
 for kt in "${TYPES[@]}"; do
     t0=$SECONDS
     MODE=""; case "$kt" in *+extras) MODE=extras ;; esac
-    why=$(MODE=$MODE run_one "$kt")
+    if [[ $kt == ppk-child-* ]]; then
+        why=$(run_ppkchild "$kt")
+    else
+        why=$(MODE=$MODE run_one "$kt")
+    fi
     rc=$?
     cleanup
     if [ $rc = 0 ]; then

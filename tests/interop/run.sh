@@ -72,6 +72,7 @@ INST_A=ia INST_B=ib      # instance names of the two daemons
 #               IKE_SA_INIT) for this long from the start (nftables in ns A)
 #   WANT_LOG_A_INIT / WANT_LOG_A_RESP  extra log patterns when strongSwan is the
 #               initiator / responder
+#   INITIATE_B  pqike-init: function run instead of `pqike up lab` (e.g. traffic into a trap)
 #   TEARDOWN    1: after the checks the initiating side deletes the IKE SA, and both
 #               sides must have dropped it (strongSwan waits for the DELETE response)
 # ---------------------------------------------------------------------------------------
@@ -526,7 +527,7 @@ run_case() {   # run_case CASE ROLE   (ROLE = pqike-resp | pqike-init); runs in 
     # case defaults, then the case's own settings
     SS=host MTU=1500 WANT_IKE="" WANT_CHILD="" WANT_LOG_A="" NOT_LOG_A="" EXPECT=established B_PROPOSALS="" TEARDOWN=0
     PEER_A=strongswan LS_IKE="" LOSE_RESPONSES_MS=0 WANT_LOG_A_INIT="" WANT_LOG_A_RESP=""
-    AFTER_ESTABLISHED="" INNER6=0
+    AFTER_ESTABLISHED="" INNER6=0 INITIATE_B=""
     unset PROPOSALS ESP AUTH PKI CHILD FRAGMENTATION FRAGMENT_SIZE CHILDLESS
     "case_$c"
     lab_defaults
@@ -572,6 +573,10 @@ run_case() {   # run_case CASE ROLE   (ROLE = pqike-resp | pqike-init); runs in 
         if [ "$PEER_B" = strongswan ]; then
             note "+ (peer B) swanctl --initiate --ike lab ${child_arg[*]}"
             b_ss swanctl --initiate --ike lab "${child_arg[@]}" --timeout 30 >> "$E/steps.log" 2>&1
+        elif [ -n "$INITIATE_B" ]; then
+            # the case makes pqiked initiate its own way (cases/lifecycle.sh: a trap)
+            note "+ $INITIATE_B"
+            "$INITIATE_B"
         else
             note "+ pqike up lab"
             timeout 40 "$LAB/pqiked.sh" "$INST_B" ctl up lab >> "$E/steps.log" 2>&1

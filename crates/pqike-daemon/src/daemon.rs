@@ -7,8 +7,9 @@
 use crate::config::DaemonConfig;
 use crate::control::{child_alg, down_reason, IkeSaInfo, Request, Response};
 use crate::net::{Datagram, Sockets};
-use pqike_proto::{Command, Endpoint, Event, IkeState};
-use std::net::SocketAddr;
+use pqike_proto::{Command, Endpoint, Event, IkeState, SaId, VirtualIp};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,17 +139,23 @@ pub fn log_event(ev: &Event) {
             info!("activate outbound Child SA (IKE SA {}): SPIs {spi_in:08x}_i {spi_out:08x}_o", ike_sa.0)
         }
         Event::IkeRekeyed { old, new } => info!("IKE SA [{}] rekeyed, now IKE SA [{}]", old.0, new.0),
-        Event::InstallTrap { connection, child, .. } => {
-            // Trap policies need the data plane (issue 3): logged until it is wired in.
-            info!("trap policy for {connection}/{child} requested (no data plane yet)")
-        }
+        Event::InstallTrap {
+            connection,
+            child,
+            local_ts,
+            remote_ts,
+        } => info!(
+            "trap policy for {connection}/{child}: {} === {}",
+            local_ts.iter().map(crate::ts::format_ts).collect::<Vec<_>>().join(","),
+            remote_ts.iter().map(crate::ts::format_ts).collect::<Vec<_>>().join(",")
+        ),
         // The keys themselves only go to the key_log files (crate::keylog).
         Event::IkeSaKeys(k) => debug!(
             "IKE SA {}[{}]: {:?} keys exported to key_log, SPIs {:016x}_i {:016x}_r",
             k.connection, k.sa.0, k.stage, k.spi_i, k.spi_r
         ),
         Event::VirtualIp { sa, connection, vip } => info!(
-            "IKE SA {connection}[{}]: virtual IP {}/{} assigned (DNS {:?}, split {:?}); TUN setup pending",
+            "IKE SA {connection}[{}]: virtual IP {}/{} assigned (DNS {:?}, split {:?})",
             sa.0, vip.addr, vip.prefix, vip.dns, vip.split
         ),
     }
@@ -167,6 +174,14 @@ struct Daemon {
     started: Instant,
     /// `key_log`: Wireshark decryption tables (crate::keylog), debugging only.
     key_log: Option<crate::keylog::KeyLog>,
+    /// Virtual IPs assigned to us (remote access client), by the IKE SA holding them: they go
+    /// when it goes down, and move to its successor when it is rekeyed.
+    vips: HashMap<SaId, (String, Vec<VirtualIp>)>,
+    /// Peer addresses per connection: never routed into the TUN by a trap.
+    peers: HashMap<String, Vec<IpAddr>>,
+    /// Where the DNS servers of a virtual IP assignment are written (next to the control
+    /// socket; see [`dns_file`]).
+    state_dir: PathBuf,
 }
 
 impl Daemon {
@@ -198,10 +213,89 @@ impl Daemon {
                 }
                 Event::ActivateChildSa { spi_in, .. } => self.dataplane.activate(*spi_in),
                 Event::RemoveChildSa { spi_in, .. } => self.dataplane.remove(*spi_in),
+                Event::InstallTrap {
+                    connection,
+                    child,
+                    local_ts,
+                    remote_ts,
+                } => {
+                    let peers = self.peers.get(connection).cloned().unwrap_or_default();
+                    self.dataplane
+                        .install_trap(connection, child, local_ts, remote_ts, &peers);
+                }
+                Event::VirtualIp {
+                    sa,
+                    connection,
+                    vip,
+                } => {
+                    self.dataplane.add_vip(connection, vip);
+                    let e = self
+                        .vips
+                        .entry(*sa)
+                        .or_insert_with(|| (connection.clone(), Vec::new()));
+                    e.1.push(vip.clone());
+                    let all = e.1.clone();
+                    self.write_dns(connection, &all);
+                }
+                // RFC 7296 §2.18: the new IKE SA inherits everything, the virtual IP included
+                // (the engine keeps the lease; rekey_ike.rs).
+                Event::IkeRekeyed { old, new } => {
+                    if let Some(v) = self.vips.remove(old) {
+                        self.vips.insert(*new, v);
+                    }
+                }
                 _ => {}
+            }
+            // After the match: a failed IKE_AUTH may follow its own VirtualIp event.
+            if let Event::IkeDown { sa, .. } = &ev {
+                self.drop_vips(*sa);
             }
         }
         self.waiters.retain(|(_, tx)| !tx.is_closed());
+    }
+
+    /// The IKE SA that held virtual IPs is gone: remove them from the TUN device (the routes
+    /// went with its Child SAs) and the DNS file.
+    fn drop_vips(&mut self, sa: SaId) {
+        let Some((connection, vips)) = self.vips.remove(&sa) else {
+            return;
+        };
+        for v in &vips {
+            self.dataplane.remove_vip(&connection, v.addr);
+        }
+        if !self.vips.values().any(|(c, _)| *c == connection) {
+            let path = dns_file(&self.state_dir, &connection);
+            if std::fs::remove_file(&path).is_ok() {
+                debug!("removed {}", path.display());
+            }
+        }
+    }
+
+    /// Write the DNS servers of a virtual IP assignment in resolv.conf syntax, for the admin or
+    /// a resolvconf hook to use: pqiked itself does not touch /etc/resolv.conf.
+    fn write_dns(&self, connection: &str, vips: &[VirtualIp]) {
+        let dns: Vec<IpAddr> = vips.iter().flat_map(|v| v.dns.iter().copied()).collect();
+        if dns.is_empty() {
+            return;
+        }
+        let path = dns_file(&self.state_dir, connection);
+        let mut text = format!(
+            "# DNS servers assigned to connection {connection} (RFC 7296 §3.15.1), written by pqiked\n"
+        );
+        for d in &dns {
+            text.push_str(&format!("nameserver {d}\n"));
+        }
+        match std::fs::write(&path, text) {
+            Ok(()) => info!(
+                "{connection}: DNS servers {} written to {}",
+                dns.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                path.display()
+            ),
+            Err(e) => warn!("{connection}: cannot write {}: {e}", path.display()),
+        }
     }
 
     /// Append IKE and Child SA keys to the key_log tables (when configured).
@@ -328,6 +422,37 @@ impl Daemon {
     }
 }
 
+/// `<state_dir>/<connection>.resolv.conf`; characters other than `[A-Za-z0-9._-]` in the
+/// connection name become `_` (it must stay one file name).
+fn dns_file(state_dir: &Path, connection: &str) -> PathBuf {
+    let safe: String = connection
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = if safe.starts_with('.') {
+        format!("_{safe}")
+    } else {
+        safe
+    };
+    state_dir.join(format!("{safe}.resolv.conf"))
+}
+
+/// Next acquire from the data plane's trap policies (pending forever without them).
+async fn next_acquire(
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<crate::dataplane::trap::Acquire>>,
+) -> Option<crate::dataplane::trap::Acquire> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Bind the control socket: create its directory, refuse if a live daemon answers on it,
 /// remove a stale one.
 fn bind_control(path: &Path) -> Result<UnixListener, String> {
@@ -450,8 +575,22 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
             }
             None => None,
         },
+        vips: HashMap::new(),
+        peers: cfg
+            .connections
+            .iter()
+            .map(|c| (c.name.clone(), c.remote_addrs.clone()))
+            .collect(),
+        state_dir: cfg
+            .control_socket
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
     };
-    // start_action = "trap": InstallTrap events (lifecycle; `start` is handled below).
+    let mut acquires = d.dataplane.take_acquires();
+    // start_action = "trap": InstallTrap events, armed in the data plane by flush (`start` is
+    // handled below).
     d.node.endpoint.start(Instant::now());
     for name in &cfg.start {
         info!("start_action: initiating {name}");
@@ -494,6 +633,15 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
                 }
             }
             Some((req, reply)) = ctl_rx.recv() => d.control(req, reply),
+            // Traffic hit a trap policy (rate-limited in the data plane, dataplane/trap.rs).
+            Some(a) = next_acquire(&mut acquires) => {
+                let (drops, n) = d.dataplane.trap_counters();
+                info!(
+                    "acquire for {}/{}: initiating (traps so far: {n} acquires, {drops} packets dropped)",
+                    a.connection, a.child
+                );
+                d.node.endpoint.handle_acquire(Instant::now(), &a.connection, &a.child);
+            }
             _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
@@ -521,6 +669,9 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
             _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
         }
         d.flush().await;
+    }
+    for sa in d.vips.keys().copied().collect::<Vec<_>>() {
+        d.drop_vips(sa);
     }
     d.dataplane.shutdown();
     let _ = std::fs::remove_file(&socket_path);

@@ -8,8 +8,8 @@
 //!   per IKE SA (byte fields as bare hex: a quoted UAT value would be taken as raw octets;
 //!   ISAKMP protocol preferences, "IKEv2 Decryption Table");
 //! * `esp_sa`: `"protocol","src","dst","SPI","encryption","key","authentication","key"` per
-//!   Child SA direction (ESP preferences, "ESP SAs"); addresses are wildcards so NAT does not
-//!   matter; AEAD keys include the 4-octet salt (RFC 4106 §8.1).
+//!   Child SA direction (ESP preferences, "ESP SAs"); protocol IPv4/IPv6 (the outer family),
+//!   addresses are wildcards so NAT does not matter; AEAD keys include the 4-octet salt (RFC 4106 §8.1).
 //!
 //! Wireshark keeps one key set per SPI pair. With RFC 9370 / RFC 9867 IKE_INTERMEDIATE key
 //! updates the keys change under the same SPIs, so the table holds the *last* set: the one that
@@ -110,12 +110,15 @@ pub fn ike_line(k: &IkeSaKeyLog) -> String {
 /// The two `esp_sa` lines of a Child SA (inbound, outbound), or comments when Wireshark lacks
 /// the algorithm.
 pub fn esp_lines(k: &ChildSaKeys) -> [String; 2] {
+    // Wireshark 4.0's ESP SA table accepts only "IPv4" / "IPv6" as the protocol (it rejects
+    // the whole file otherwise): the family of the outer addresses the SA runs between.
+    let family = if k.remote.is_ipv4() { "IPv4" } else { "IPv6" };
     let line = |spi: u32, keys: &(zeroize::Zeroizing<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>)| match (
         esp_encr_name(k.encr.0),
         esp_auth_name(k.integ),
     ) {
         (Some(e), Some(a)) => format!(
-            "\"Any IP\",\"*\",\"*\",\"0x{spi:08x}\",\"{e}\",\"0x{}\",\"{a}\",\"{}\"",
+            "\"{family}\",\"*\",\"*\",\"0x{spi:08x}\",\"{e}\",\"0x{}\",\"{a}\",\"{}\"",
             hex(&keys.0),
             if keys.1.is_empty() {
                 String::new()
@@ -306,7 +309,7 @@ mod tests {
         assert_eq!(
             i,
             format!(
-                "\"Any IP\",\"*\",\"*\",\"0xc0000001\",\"AES-GCM with 16 octet ICV [RFC4106]\",\
+                "\"IPv4\",\"*\",\"*\",\"0xc0000001\",\"AES-GCM with 16 octet ICV [RFC4106]\",\
                  \"0x{}\",\"NULL\",\"\"",
                 "01".repeat(20)
             )

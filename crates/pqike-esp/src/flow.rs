@@ -63,8 +63,8 @@ pub(crate) fn ip_len(pkt: &[u8]) -> Option<usize> {
 
 /// Parses an IPv4/IPv6 packet: the flow and the offset of the upper-layer header (for
 /// transport mode). IPv6 extension headers (hop-by-hop, routing, fragment, destination
-/// options) are skipped.
-pub(crate) fn parse_ip(pkt: &[u8]) -> Option<(Flow, usize)> {
+/// options) are skipped. Public for the daemon's trap policies (packets no SA carries).
+pub fn parse_ip(pkt: &[u8]) -> Option<(Flow, usize)> {
     let len = ip_len(pkt)?;
     let pkt = &pkt[..len];
     match pkt[0] >> 4 {
@@ -158,12 +158,7 @@ fn port_in(p: Option<u16>, s: &Selector) -> bool {
 
 /// Whether `(addr, port, protocol)` lies in one of `sels`. `addr = None` skips the address
 /// (transport mode behind NAT, where the peer's original address is not what we see).
-pub(crate) fn matches(
-    sels: &[Selector],
-    addr: Option<IpAddr>,
-    port: Option<u16>,
-    protocol: u8,
-) -> bool {
+pub fn matches(sels: &[Selector], addr: Option<IpAddr>, port: Option<u16>, protocol: u8) -> bool {
     sels.iter().any(|s| {
         (s.protocol == 0 || s.protocol == protocol)
             && addr.is_none_or(|a| addr_in(a, s))

@@ -1,11 +1,12 @@
 //! RFC 9593 SUPPORTED_AUTH_METHODS: the wire format of the announcement list, the list we
 //! announce (what we accept from the peer), and choosing our signature scheme from the peer's.
 //!
-//! Exchanges (RFC 9593 §3.1): the initiator signals support with an empty notify in the
-//! IKE_SA_INIT request; the responder answers with its list in the IKE_SA_INIT response, or with
-//! an empty notify there and the list in the first IKE_INTERMEDIATE response when the list would
-//! make IKE_SA_INIT (which cannot be fragmented) too big; the initiator sends its list in the
-//! IKE_AUTH request.
+//! Exchanges (RFC 9593 §3.1, as libreswan implements it; docs/rfc9593-notes.md): the responder
+//! sends its list in the IKE_SA_INIT response whatever the request held, or an empty notify
+//! there and the list in the first IKE_INTERMEDIATE response when the list would make
+//! IKE_SA_INIT (which cannot be fragmented) too big; the initiator sends its list in the
+//! IKE_AUTH request if the responder announced. (pqike's initiator also puts an empty notify in
+//! its IKE_SA_INIT request, which RFC 9593 peers ignore.)
 //!
 //! Announcement format (RFC 9593 §3.2.1), concatenated:
 //! `Length (1) | Auth Method (1) [| Cert Link (1) [| AlgorithmIdentifier]]`, Length counting

@@ -74,7 +74,9 @@ pub(crate) fn init_request_notifies(conn: &ConnectionConfig) -> Vec<Payload> {
         out.push(empty(NotifyType::MULTIPLE_AUTH_SUPPORTED));
     }
     if ext.announce_auth_methods {
-        // RFC 9593 §3.1: an empty notify from the initiator signals support.
+        // Not in what could be read of RFC 9593 (docs/rfc9593-notes.md): the responder announces
+        // unconditionally and libreswan's initiator sends nothing here. An unknown or ignored
+        // status notify (RFC 7296 §3.10.1), kept for pqiked responders that waited for it.
         out.push(empty(NotifyType::SUPPORTED_AUTH_METHODS));
     }
     out
@@ -112,7 +114,10 @@ pub(crate) fn init_response_notifies(sa: &mut IkeSa, intermediate: bool) -> Vec<
     if ext.local2.is_some() || ext.remote2.is_some() {
         out.push(empty(NotifyType::MULTIPLE_AUTH_SUPPORTED));
     }
-    if ext.announce_auth_methods && sa.pqauth.peer_auth_methods.is_some() {
+    // RFC 9593 §3.1: the responder announces in the IKE_SA_INIT response whether or not the
+    // initiator said anything (an RFC 9593 initiator sends nothing in its IKE_SA_INIT request;
+    // one without support ignores the status notify).
+    if ext.announce_auth_methods {
         let list = crate::auth_methods::ours(&sa.conn);
         if list.len() > crate::auth_methods::MAX_IN_IKE_SA_INIT && intermediate {
             // RFC 9593 §3.1: too big for the unfragmentable IKE_SA_INIT; announce support
@@ -132,7 +137,6 @@ pub(crate) fn init_response_notifies(sa: &mut IkeSa, intermediate: bool) -> Vec<
 /// Responder: whether `init_response_notifies` deferred our list to IKE_INTERMEDIATE.
 pub(crate) fn defer_auth_methods(sa: &mut IkeSa, intermediate: bool) {
     sa.pqauth.auth_methods_in_intermediate = sa.conn.auth_ext.announce_auth_methods
-        && sa.pqauth.peer_auth_methods.is_some()
         && intermediate
         && crate::auth_methods::ours(&sa.conn).len() > crate::auth_methods::MAX_IN_IKE_SA_INIT;
 }

@@ -737,6 +737,23 @@ fn supported_auth_methods_not_sent_to_a_peer_without_support() {
     assert!(!p.summary(0, "IKE_AUTH request").contains("AUTH_METHODS"));
 }
 
+/// RFC 9593 §3.1 (and libreswan): the responder announces in the IKE_SA_INIT response even when
+/// the IKE_SA_INIT request carried no SUPPORTED_AUTH_METHODS, since an RFC 9593 initiator sends
+/// none there; an initiator without support ignores it and sends no list in IKE_AUTH.
+#[test]
+fn responder_announces_auth_methods_without_a_notify_in_the_request() {
+    let mut r = connection(false);
+    r.auth_ext.announce_auth_methods = true;
+    let mut p = pair(connection(true), r, creds(&[]), creds(&[]));
+    p.initiate();
+    p.assert_up_with_child();
+    assert!(!p.summary(0, "IKE_SA_INIT request").contains("AUTH_METHODS"));
+    assert!(p
+        .summary(0, "IKE_SA_INIT response")
+        .contains("N(SUPPORTED_AUTH_METHODS)"));
+    assert!(!p.summary(0, "IKE_AUTH request").contains("AUTH_METHODS"));
+}
+
 #[test]
 fn large_supported_auth_methods_list_moves_to_ike_intermediate() {
     let chain = pq_chain(KeyType::MlDsa44);

@@ -197,12 +197,24 @@ rand_time = 0"
 # strongSwan as client (vips = 0.0.0.0, local_ts = dynamic) of pqiked's pool 10.3.0.0/24; and
 # pqiked as client (vips = ["0.0.0.0"], local_ts 0.0.0.0/0) of strongSwan's pool 10.4.0.0/24.
 # Evidence: strongSwan's "installing new virtual IP" / "assigning virtual IP", --list-sas
-# showing the virtual IP as the child's local/remote selector, pqiked's log of the lease.
+# showing the virtual IP as the child's local/remote selector, pqiked's log of the lease; and
+# traffic through the tunnel from the virtual IP (both data planes are userspace ESP over
+# TUN: pqiked's, strongSwan's kernel-libipsec):
+#   * strongSwan client: pqiked routes the narrowed TS 10.3.0.1/32 into its TUN, and a ping
+#     10.3.0.1 -> 203.0.113.1 (pqiked's inner host) from strongSwan's namespace is answered;
+#   * pqiked client: 10.4.0.1/32 is on pqiked's TUN, the route to strongSwan's inner host
+#     198.51.100.1 goes through the TUN with src 10.4.0.1 (a plain ping, no -I, is answered),
+#     the DNS server is in <state dir>/lab.resolv.conf, and after `pqike down` address, route
+#     and file are gone. On 6.1 strongSwan's selector is 0.0.0.0/0 and its pool sends the
+#     split subnet 198.51.100.0/24 (INTERNAL_IP4_SUBNET): only that may go into the TUN.
 CASES+=(
     ss61-ra-strongswan-client
     ss59-ra-strongswan-client
     ss61-ra-pqike-client
+    ss59-ra-pqike-client
 )
+
+pq_tun() { echo pqike0; }   # pqiked's default tun_name (the lab does not set one)
 
 ra_checks() {
     local out; out=$(list_sas); echo "$out" > "$E/list-sas-ra.txt"
@@ -212,6 +224,13 @@ ra_checks() {
             || fail_because "strongSwan's child does not use the virtual IP 10.3.0.1/32" || return 1
         grep -qE "assigning virtual IP 10\.3\.0\.1 from pool ra" "$E/peer-b.log" \
             || fail_because "pqiked did not log the lease" || return 1
+        ip -n ${NS}B route show 10.3.0.1 > "$E/ra-route-b.txt" 2>&1
+        grep -q "dev $(pq_tun)" "$E/ra-route-b.txt" \
+            || fail_because "pqiked routes no 10.3.0.1/32 into its TUN: $(cat "$E/ra-route-b.txt")" || return 1
+        # strongSwan installs its route a moment after the SA
+        wait_for 3 ip netns exec ${NS}A ping -c 1 -W 1 -I 10.3.0.1 203.0.113.1 >/dev/null 2>&1 || true
+        ip netns exec ${NS}A ping -c 3 -i 0.2 -W 2 -I 10.3.0.1 203.0.113.1 >> "$E/steps.log" 2>&1 \
+            || fail_because "no ping 10.3.0.1 (virtual IP) -> 203.0.113.1 through the tunnel" || return 1
     else
         echo "$out" | grep -qE "^    remote 10\.4\.0\.1/32" \
             || fail_because "strongSwan's child does not narrow to the virtual IP 10.4.0.1/32" || return 1
@@ -219,6 +238,38 @@ ra_checks() {
             || fail_because "pqiked did not log its virtual IP" || return 1
         grep -qE "virtual IP 10\.4\.0\.1/[0-9]+ assigned \(DNS \[10\.4\.0\.53\]" "$E/peer-b.log" \
             || fail_because "pqiked's VirtualIp event lacks address/DNS" || return 1
+        ip -n ${NS}B addr show dev "$(pq_tun)" > "$E/ra-addr-b.txt" 2>&1
+        grep -q "inet 10\.4\.0\.1/32 " "$E/ra-addr-b.txt" \
+            || fail_because "pqiked's TUN lacks the virtual IP: $(tr '\n' ' ' < "$E/ra-addr-b.txt")" || return 1
+        ip -n ${NS}B route get 198.51.100.1 > "$E/ra-route-b.txt" 2>&1
+        grep -qE "dev $(pq_tun) .*src 10\.4\.0\.1" "$E/ra-route-b.txt" \
+            || fail_because "route to 198.51.100.1 not via TUN with src 10.4.0.1: $(cat "$E/ra-route-b.txt")" || return 1
+        if [ -n "${RA_SPLIT:-}" ]; then
+            # split subnet 198.51.100.0/24 only, although the selectors allow 0.0.0.0/0
+            grep -qE "split \[\(198\.51\.100\.0, 24\)\]" "$E/peer-b.log" \
+                || fail_because "pqiked did not receive the split subnet 198.51.100.0/24" || return 1
+            ip -n ${NS}B route show dev "$(pq_tun)" > "$E/ra-routes-tun.txt" 2>&1
+            [ "$(grep -c . "$E/ra-routes-tun.txt")" = 1 ] && grep -q "^198\.51\.100\.0/24 " "$E/ra-routes-tun.txt" \
+                || fail_because "TUN routes are not just the split subnet: $(tr '\n' ';' < "$E/ra-routes-tun.txt")" || return 1
+        fi
+        local dns; dns="$(b_ctl dir)/lab.resolv.conf"
+        grep -qx "nameserver 10.4.0.53" "$dns" 2>/dev/null \
+            || fail_because "no 'nameserver 10.4.0.53' in $dns" || return 1
+        # the route's src is the virtual IP: no -I needed
+        wait_for 3 ip netns exec ${NS}B ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1 || true
+        ip netns exec ${NS}B ping -c 3 -i 0.2 -W 2 198.51.100.1 >> "$E/steps.log" 2>&1 \
+            || fail_because "no ping from pqiked's side (src 10.4.0.1) -> 198.51.100.1 through the tunnel" || return 1
+        # Down: virtual IP, its route and the DNS file go away.
+        note "+ pqike down lab"
+        timeout 20 "$LAB/pqiked.sh" "$INST_B" ctl down lab >> "$E/steps.log" 2>&1 || fail_because "pqike down lab failed" || return 1
+        wait_for 10 b_has_no_sa || fail_because "pqiked still has the IKE SA after pqike down" || return 1
+        sleep 0.3
+        ip -n ${NS}B addr show dev "$(pq_tun)" > "$E/ra-addr-b-down.txt" 2>&1
+        ! grep -q "10\.4\.0\.1" "$E/ra-addr-b-down.txt" \
+            || fail_because "virtual IP still on the TUN after pqike down" || return 1
+        ! ip -n ${NS}B route show 198.51.100.0/24 | grep -q "dev $(pq_tun)" \
+            || fail_because "route to 198.51.100.0/24 still via the TUN after pqike down" || return 1
+        [ ! -e "$dns" ] || fail_because "$dns still there after pqike down" || return 1
     fi
 }
 
@@ -255,6 +306,31 @@ case_ss61-ra-pqike-client() {
     WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768
     WANT_CHILD=ESP:AES_GCM_16-256
     CONN_EXTRA="pools = rapool"
+    SS_REMOTE_TS=dynamic
+    PQIKED_LOCAL_TS=0.0.0.0/0
+    PQIKED_CONN_EXTRA='vips = ["0.0.0.0"]'
+    # strongSwan offers everything, its pool narrows it with a split subnet (RFC 7296 §3.15.1
+    # INTERNAL_IP4_SUBNET): pqiked must route only 198.51.100.0/24 into the tunnel
+    SS_LOCAL_TS=0.0.0.0/0 PQIKED_REMOTE_TS=0.0.0.0/0 RA_SPLIT=1
+    SWANCTL_EXTRA="pools {
+    rapool {
+        addrs = 10.4.0.0/24
+        dns = 10.4.0.53
+        subnet = 198.51.100.0/24
+    }
+}"
+    export CONN_EXTRA SWANCTL_EXTRA SS_REMOTE_TS SS_LOCAL_TS PQIKED_LOCAL_TS PQIKED_REMOTE_TS PQIKED_CONN_EXTRA
+    WANT_LOG_A="assigning virtual IP 10\.4\.0\.1 to peer 'b\.example'"
+    AFTER_ESTABLISHED=ra_checks
+}
+
+# strongSwan 5.9.8 as the server: classic proposal, selectors 198.51.100.0/24 (no split).
+case_ss59-ra-pqike-client() {
+    SS=host ROLES=pqike-init
+    PROPOSALS=aes256gcm16-prfsha384-x25519 ESP=aes256gcm16 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519
+    WANT_CHILD=ESP:AES_GCM_16-256
+    CONN_EXTRA="pools = rapool"
     SWANCTL_EXTRA="pools {
     rapool {
         addrs = 10.4.0.0/24
@@ -279,4 +355,103 @@ case_ss61-ike-rekey-collision() {
 life_time = 300
 rand_time = 0"
     export PQIKED_CONN_EXTRA
+}
+
+# --- Trap policies: on-demand SAs (start_action / close_action = "trap") ----------------------
+# pqiked's data plane routes the trap's remote selector (198.51.100.0/24) into its TUN; a packet
+# there without a Child SA becomes an acquire (crates/pqike-daemon/src/dataplane/trap.rs).
+#   ss61-trap: start_action = "trap", close_action = "trap". pqiked comes up with NO IKE SA on
+#     either side and the trap route in place; a ping 203.0.113.1 -> 198.51.100.1 triggers the
+#     IKE SA (exactly one acquire for ten pings) and, after the first packets, is answered.
+#     Then `pqike down lab`: the trap stays armed, the next ping triggers again; then
+#     strongSwan deletes the IKE SA: close_action re-arms the trap, and a third ping triggers.
+#   ss61-close-trap: start_action = "none", close_action = "trap": no trap until strongSwan
+#     deletes the IKE SA that `pqike up` made; then a ping brings it back.
+CASES+=(
+    ss61-trap
+    ss61-close-trap
+)
+
+pq_log() { sed 's/\x1b\[[0-9;]*m//g' "$(b_ctl dir)/pqiked.log" 2>/dev/null; }
+pq_count() { pq_log | grep -cE -- "$1"; }
+pq_more() { [ "$(pq_count "$1")" -gt "$2" ]; }
+ACQ_RE='acquire for lab/net: initiating'
+ARM_RE='trap policy lab/net armed'
+
+# Ping B -> A into the trap: the first packets trigger the acquire and are dropped, later ones
+# must be answered; then a clean ping through the new SA. $1 = step name for the log.
+trap_ping() {
+    local n0; n0=$(pq_count "$ACQ_RE")
+    note "+ ping 203.0.113.1 -> 198.51.100.1 into the trap ($1)"
+    ip netns exec ${NS}B ping -c 10 -i 0.3 -W 1 -I 203.0.113.1 198.51.100.1 >> "$E/steps.log" 2>&1 \
+        || { fail_because "no reply to a ping into the trap ($1)"; return 1; }
+    [ "$(pq_count "$ACQ_RE")" = $((n0 + 1)) ] \
+        || { fail_because "want exactly 1 acquire for the ping ($1), pqiked logged $(( $(pq_count "$ACQ_RE") - n0 ))"; return 1; }
+    wait_for 10 a_established || { fail_because "strongSwan has no SA after the acquire ($1)"; return 1; }
+    ip netns exec ${NS}B ping -c 3 -i 0.2 -W 2 -I 203.0.113.1 198.51.100.1 >> "$E/steps.log" 2>&1 \
+        || { fail_because "ping through the triggered SA lost packets ($1)"; return 1; }
+}
+
+# INITIATE_B of ss61-trap: instead of `pqike up lab`, traffic. Failures are kept for trap_checks
+# (run.sh does not look at this function's status).
+trap_initiate() {
+    : > "$E/trap-pre"
+    wait_for 5 pq_more "$ARM_RE" 0 || echo "pqiked armed no trap for lab/net at start" >> "$E/trap-pre"
+    b_has_no_sa || echo "pqiked has an IKE SA before any traffic" >> "$E/trap-pre"
+    a_has_no_sa || echo "strongSwan has an IKE SA before any traffic" >> "$E/trap-pre"
+    ip -n ${NS}B route show 198.51.100.0/24 > "$E/trap-route.txt" 2>&1
+    grep -q "dev $(pq_tun) .*src 203\.0\.113\.1" "$E/trap-route.txt" \
+        || echo "no trap route 198.51.100.0/24 via $(pq_tun) src 203.0.113.1: $(cat "$E/trap-route.txt")" >> "$E/trap-pre"
+    trap_ping "start_action = trap" || cat "$E/reason" >> "$E/trap-pre"
+}
+
+trap_checks() {
+    [ ! -s "$E/trap-pre" ] || { fail_because "$(head -n 1 "$E/trap-pre")"; return 1; }
+    # pqike down: the trap stays armed (start_action = "trap"), the next packet triggers again
+    note "+ pqike down lab"
+    timeout 20 "$LAB/pqiked.sh" "$INST_B" ctl down lab >> "$E/steps.log" 2>&1 || fail_because "pqike down lab failed" || return 1
+    wait_for 10 a_has_no_sa || fail_because "strongSwan still has the IKE SA after pqike down" || return 1
+    wait_for 5 b_has_no_sa || fail_because "pqiked still has the IKE SA after pqike down" || return 1
+    trap_ping "after pqike down" || return 1
+    # the peer deletes: close_action = "trap" re-arms, the next packet triggers again
+    local arm0; arm0=$(pq_count "$ARM_RE")
+    note "+ swanctl --terminate --ike lab"
+    a_ss swanctl --terminate --ike lab --timeout 15 >> "$E/steps.log" 2>&1 || fail_because "swanctl --terminate failed" || return 1
+    wait_for 5 b_has_no_sa || fail_because "pqiked still has the IKE SA after strongSwan's delete" || return 1
+    wait_for 5 pq_more "$ARM_RE" "$arm0" || fail_because "close_action = trap did not re-arm the trap" || return 1
+    trap_ping "after the peer's delete" || return 1
+    [ "$(pq_count "$ACQ_RE")" = 3 ] || fail_because "want 3 acquires in all, pqiked logged $(pq_count "$ACQ_RE")" || return 1
+    snapshot_logs
+    check_b_established r
+}
+
+case_ss61-trap() {
+    SS=sid ROLES=pqike-init
+    PROPOSALS=aes256gcm16-prfsha384-x25519-ke1_mlkem768 ESP=aes256gcm16 AUTH=psk
+    WANT_IKE=AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768
+    WANT_CHILD=ESP:AES_GCM_16-256
+    WANT_LOG_A=""
+    START_ACTION=trap PQIKED_CONN_EXTRA='close_action = "trap"'
+    export START_ACTION PQIKED_CONN_EXTRA
+    INITIATE_B=trap_initiate
+    AFTER_ESTABLISHED=trap_checks
+}
+
+close_trap_checks() {
+    [ "$(pq_count "$ARM_RE")" = 0 ] || fail_because "trap armed before any close" || return 1
+    note "+ swanctl --terminate --ike lab"
+    a_ss swanctl --terminate --ike lab --timeout 15 >> "$E/steps.log" 2>&1 || fail_because "swanctl --terminate failed" || return 1
+    wait_for 5 b_has_no_sa || fail_because "pqiked still has the IKE SA after strongSwan's delete" || return 1
+    wait_for 5 pq_more "$ARM_RE" 0 || fail_because "close_action = trap armed no trap after the peer's delete" || return 1
+    trap_ping "close_action = trap" || return 1
+    snapshot_logs
+    check_b_established r
+}
+
+case_ss61-close-trap() {
+    case_ss61-trap
+    START_ACTION=none
+    export START_ACTION
+    INITIATE_B=""
+    AFTER_ESTABLISHED=close_trap_checks
 }

@@ -21,13 +21,21 @@
 //! once per batch (up to 128 packets), not per packet. Routes for the remote traffic
 //! selectors point into the TUN with a local address inside the local selectors as `src`
 //! ([`routes`]), installed with the first SA that needs them and removed with the last.
+//!
+//! Trap policies ([`trap`]) route their remote selectors into the TUN too; a packet there that
+//! no Child SA carries becomes an [`trap::Acquire`] for the event loop
+//! ([`Dataplane::take_acquires`]). A remote-access client's virtual IPs
+//! ([`Dataplane::add_vip`]) go on the TUN device and become the `src` of its connection's
+//! routes.
 pub mod io;
 pub mod routes;
+pub mod trap;
 pub mod tun;
 pub mod xfrm;
 
 use pqike_esp::{ActivationCause, DataPlane, ExpiryKind, SaParams};
-use pqike_proto::{ChildSaKeys, EspNotice};
+use pqike_proto::{ChildSaKeys, EspNotice, VirtualIp};
+use pqike_wire::TrafficSelector;
 use routes::{range_to_cidrs, Cidr, HostRoutes, Routes};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -117,6 +125,10 @@ pub(crate) struct Shared {
     dp: Mutex<DataPlane>,
     tun: OnceLock<Arc<tun_rs::SyncDevice>>,
     sockets: io::Sockets,
+    /// Armed trap policies: checked by the outbound threads for packets no SA carries.
+    traps: Mutex<trap::Traps>,
+    /// Acquires for the event loop.
+    acquire: tokio::sync::mpsc::UnboundedSender<trap::Acquire>,
 }
 
 impl Shared {
@@ -124,6 +136,11 @@ impl Shared {
         // A panicking packet thread leaves consistent SA state behind (every update is
         // complete before the next packet), so a poisoned lock is still usable.
         self.dp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn traps(&self) -> MutexGuard<'_, trap::Traps> {
+        // Same reasoning as for `lock`.
+        self.traps.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -162,6 +179,8 @@ pub struct Dataplane {
     reqid: u32,
     /// Kernel backend: what each Child SA (by inbound SPI) installed, for its removal.
     xfrm_sas: HashMap<u32, XfrmSa>,
+    /// Acquires from the trap policies, until the event loop takes the receiver.
+    acquire_rx: Option<tokio::sync::mpsc::UnboundedReceiver<trap::Acquire>>,
 }
 
 /// A policy selector pair and direction, as installed with `XFRM_MSG_NEWPOLICY`.
@@ -184,6 +203,11 @@ struct Userspace {
     /// Retired SAs (inbound SPI) and when they go for good ([`RETIRE_GRACE`]).
     retiring: Vec<(u32, Instant)>,
     last_keepalive: Instant,
+    /// Virtual IPs on the TUN device, by connection (one entry per assignment: two IKE SAs of
+    /// a connection may hold the same address during a reauthentication).
+    vips: Vec<(String, VirtualIp)>,
+    /// Routes of the armed traps, by (connection, child).
+    trap_routes: HashMap<(String, String), Vec<Cidr>>,
 }
 
 /// How long a removed Child SA still decapsulates: ESP the peer sent on it just before it
@@ -201,11 +225,14 @@ impl Dataplane {
         nat_sockets: Vec<(SocketAddr, OwnedFd)>,
         ike: tokio::sync::mpsc::Sender<crate::net::Datagram>,
     ) -> Dataplane {
+        let (acquire, acquire_rx) = tokio::sync::mpsc::unbounded_channel();
         let user = (cfg.backend == Backend::Userspace).then(|| {
             let shared = Arc::new(Shared {
                 dp: Mutex::new(DataPlane::new()),
                 tun: OnceLock::new(),
                 sockets: io::Sockets::new(nat_sockets, cfg.raw_esp),
+                traps: Mutex::new(trap::Traps::default()),
+                acquire,
             });
             io::spawn_receivers(&shared, ike);
             Userspace {
@@ -216,6 +243,8 @@ impl Dataplane {
                 sas: HashMap::new(),
                 retiring: Vec::new(),
                 last_keepalive: Instant::now(),
+                vips: Vec::new(),
+                trap_routes: HashMap::new(),
             }
         });
         Dataplane {
@@ -224,6 +253,7 @@ impl Dataplane {
             xfrm: None,
             reqid: 0,
             xfrm_sas: HashMap::new(),
+            acquire_rx: Some(acquire_rx),
         }
     }
 
@@ -238,6 +268,175 @@ impl Dataplane {
             xfrm: None,
             reqid: 0,
             xfrm_sas: HashMap::new(),
+            acquire_rx: None,
+        }
+    }
+
+    /// The acquires of the trap policies ([`trap`]), for the event loop to hand to
+    /// `Endpoint::handle_acquire`. `None` after the first call, and for [`Dataplane::none`].
+    /// Without a userspace data plane nothing is ever sent on it.
+    pub fn take_acquires(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<trap::Acquire>> {
+        self.acquire_rx.take()
+    }
+
+    /// Packets dropped because they hit a trap before its Child SA existed, and acquires sent.
+    pub fn trap_counters(&self) -> (u64, u64) {
+        self.user.as_ref().map_or((0, 0), |u| {
+            let t = u.shared.traps();
+            (t.drops, t.acquires)
+        })
+    }
+
+    /// Arm a trap policy (engine event `InstallTrap`): route the remote selectors into the TUN
+    /// and report traffic for them that no Child SA carries. `exclude`: the connection's peer
+    /// addresses, never routed into the tunnel (our IKE to them would loop into the trap).
+    pub fn install_trap(
+        &mut self,
+        connection: &str,
+        child: &str,
+        local_ts: &[TrafficSelector],
+        remote_ts: &[TrafficSelector],
+        exclude: &[IpAddr],
+    ) {
+        let Some(u) = self.user.as_mut() else {
+            // XFRM would need a policy without SA plus the kernel's ACQUIRE messages.
+            warn!(
+                "trap policy for {connection}/{child} not installed: needs dataplane = \"userspace\""
+            );
+            return;
+        };
+        if !Self::ensure_tun(u, &self.cfg) {
+            warn!("trap policy for {connection}/{child} not installed: no TUN device");
+            return;
+        }
+        let key = (connection.to_string(), child.to_string());
+        // A re-arm (close_action after start_action = "trap") replaces the trap: take the new
+        // route references before dropping the old ones, so the routes never go away.
+        let old = u.trap_routes.remove(&key).unwrap_or_default();
+        let local: Vec<Cidr> = local_ts
+            .iter()
+            .flat_map(|t| range_to_cidrs(t.start_addr, t.end_addr))
+            .collect();
+        let mut routes = Vec::new();
+        for c in remote_ts
+            .iter()
+            .flat_map(|t| range_to_cidrs(t.start_addr, t.end_addr))
+        {
+            if let Some(p) = exclude.iter().find(|p| c.contains(**p)) {
+                warn!("trap {connection}/{child}: not routing {c} into the TUN: it contains the peer {p}");
+                continue;
+            }
+            let src = Self::vip_for(&u.vips, connection, c.addr.is_ipv6(), &local)
+                .or_else(|| routes::pick_source(&local, c.addr.is_ipv6()));
+            u.routes.add(c, &self.cfg.tun_name, src);
+            routes.push(c);
+        }
+        for c in old {
+            u.routes.remove(c, &self.cfg.tun_name);
+        }
+        u.shared.traps().arm(connection, child, local_ts, remote_ts);
+        info!(
+            "trap policy {connection}/{child} armed: {} via {}",
+            routes
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            self.cfg.tun_name
+        );
+        u.trap_routes.insert(key, routes);
+    }
+
+    /// A virtual IP the peer assigned to `connection` (engine event `VirtualIp`): put it on
+    /// the TUN device, so that the routes of the connection's Child SAs (installed after this
+    /// event, RFC 7296 §2.19: the CP reply and the child come in the same IKE_AUTH response)
+    /// get it as `src`. With split subnets (INTERNAL_IP4/6_SUBNET) only those go into the
+    /// tunnel.
+    pub fn add_vip(&mut self, connection: &str, vip: &VirtualIp) {
+        let Some(u) = self.user.as_mut() else {
+            warn!(
+                "virtual IP {} of {connection} not applied: needs dataplane = \"userspace\"",
+                vip.addr
+            );
+            return;
+        };
+        if !Self::ensure_tun(u, &self.cfg) {
+            return;
+        }
+        routes::addr_add(&self.cfg.tun_name, vip.addr);
+        u.vips.push((connection.to_string(), vip.clone()));
+    }
+
+    /// The IKE SA holding a virtual IP went down: remove the address (unless another IKE SA of
+    /// the connection holds it too).
+    pub fn remove_vip(&mut self, connection: &str, addr: IpAddr) {
+        let Some(u) = self.user.as_mut() else { return };
+        let Some(i) = u
+            .vips
+            .iter()
+            .position(|(c, v)| c == connection && v.addr == addr)
+        else {
+            return;
+        };
+        u.vips.remove(i);
+        if !u.vips.iter().any(|(_, v)| v.addr == addr) {
+            routes::addr_del(&self.cfg.tun_name, addr);
+        }
+    }
+
+    /// The virtual IP of `connection` in this family, if one is inside the local selectors.
+    fn vip_for(
+        vips: &[(String, VirtualIp)],
+        connection: &str,
+        v6: bool,
+        local: &[Cidr],
+    ) -> Option<IpAddr> {
+        vips.iter()
+            .filter(|(c, v)| c == connection && v.addr.is_ipv6() == v6)
+            .map(|(_, v)| v.addr)
+            .find(|a| local.iter().any(|l| l.contains(*a)))
+    }
+
+    /// The split subnets (INTERNAL_IP4/6_SUBNET) the peer sent with `connection`'s virtual IP
+    /// of this family; empty: everything the selectors allow goes into the tunnel.
+    fn split_for(vips: &[(String, VirtualIp)], connection: &str, v6: bool) -> Vec<Cidr> {
+        vips.iter()
+            .filter(|(c, v)| c == connection && v.addr.is_ipv6() == v6)
+            .flat_map(|(_, v)| v.split.iter())
+            .filter(|(a, _)| a.is_ipv6() == v6)
+            .map(|&(a, l)| Cidr::masked(a, l))
+            .collect()
+    }
+
+    /// Create the TUN device and its outbound threads on first use. False if that failed
+    /// (no CAP_NET_ADMIN): SAs are still negotiated but carry no traffic.
+    fn ensure_tun(u: &mut Userspace, cfg: &DataplaneConfig) -> bool {
+        if u.shared.tun.get().is_some() {
+            return true;
+        }
+        if u.tun_failed {
+            return false;
+        }
+        match tun::create(&cfg.tun_name, cfg.tun_mtu, cfg.tun_queues.max(1)) {
+            Ok(devs) => {
+                let devs: Vec<Arc<tun_rs::SyncDevice>> = devs.into_iter().map(Arc::new).collect();
+                let _ = u.shared.tun.set(devs[0].clone());
+                for d in devs {
+                    let (s, mtu) = (u.shared.clone(), usize::from(cfg.tun_mtu));
+                    let _ = std::thread::Builder::new()
+                        .name("esp-tx".into())
+                        .spawn(move || tun::outbound(s, d, mtu));
+                }
+                true
+            }
+            Err(e) => {
+                u.tun_failed = true;
+                warn!(
+                    "cannot create TUN device {}: {e}; Child SAs will carry no traffic",
+                    cfg.tun_name
+                );
+                false
+            }
         }
     }
 
@@ -313,32 +512,9 @@ impl Dataplane {
         }
         // The device exists from the first SA on; without it (no CAP_NET_ADMIN) the SA is
         // still negotiated but carries no traffic.
-        if u.shared.tun.get().is_none() && !u.tun_failed {
-            match tun::create(
-                &self.cfg.tun_name,
-                self.cfg.tun_mtu,
-                self.cfg.tun_queues.max(1),
-            ) {
-                Ok(devs) => {
-                    let devs: Vec<Arc<tun_rs::SyncDevice>> =
-                        devs.into_iter().map(Arc::new).collect();
-                    let _ = u.shared.tun.set(devs[0].clone());
-                    for d in devs {
-                        let (s, mtu) = (u.shared.clone(), usize::from(self.cfg.tun_mtu));
-                        let _ = std::thread::Builder::new()
-                            .name("esp-tx".into())
-                            .spawn(move || tun::outbound(s, d, mtu));
-                    }
-                }
-                Err(e) => {
-                    u.tun_failed = true;
-                    warn!(
-                        "cannot create TUN device {}: {e}; Child SAs will carry no traffic",
-                        self.cfg.tun_name
-                    );
-                }
-            }
-        }
+        Self::ensure_tun(u, &self.cfg);
+        // The next packet after this SA is gone may trigger its trap at once.
+        u.shared.traps().satisfied(&k.connection, &k.child);
         let mut routes = Vec::new();
         if k.mode == pqike_proto::IpsecMode::Tunnel && u.shared.tun.get().is_some() {
             let local: Vec<Cidr> = k
@@ -347,20 +523,34 @@ impl Dataplane {
                 .flat_map(|t| range_to_cidrs(t.start_addr, t.end_addr))
                 .collect();
             for ts in &k.remote_ts {
-                for c in range_to_cidrs(ts.start_addr, ts.end_addr) {
-                    if c.contains(k.remote.ip()) {
-                        // Routing the peer's own address into the tunnel would loop our ESP
-                        // back into TUN (strongSwan excludes it the same way).
-                        warn!(
-                            "not routing {c} into {}: it contains the peer {}",
-                            self.cfg.tun_name,
-                            k.remote.ip()
-                        );
-                        continue;
+                for sel in range_to_cidrs(ts.start_addr, ts.end_addr) {
+                    let v6 = sel.addr.is_ipv6();
+                    // Remote access with split subnets: only those (inside the selector) go
+                    // into the tunnel; the rest of a 0.0.0.0/0 selector stays local.
+                    let split = Self::split_for(&u.vips, &k.connection, v6);
+                    let cidrs: Vec<Cidr> = if split.is_empty() {
+                        vec![sel]
+                    } else {
+                        split.iter().filter_map(|s| sel.intersect(s)).collect()
+                    };
+                    for c in cidrs {
+                        if c.contains(k.remote.ip()) {
+                            // Routing the peer's own address into the tunnel would loop our
+                            // ESP back into TUN (strongSwan excludes it the same way).
+                            warn!(
+                                "not routing {c} into {}: it contains the peer {}",
+                                self.cfg.tun_name,
+                                k.remote.ip()
+                            );
+                            continue;
+                        }
+                        // A virtual IP is the address the peer's policy expects (RFC 7296
+                        // §2.19): our own traffic must leave with it.
+                        let src = Self::vip_for(&u.vips, &k.connection, v6, &local)
+                            .or_else(|| routes::pick_source(&local, v6));
+                        u.routes.add(c, &self.cfg.tun_name, src);
+                        routes.push(c);
                     }
-                    let src = routes::pick_source(&local, c.addr.is_ipv6());
-                    u.routes.add(c, &self.cfg.tun_name, src);
-                    routes.push(c);
                 }
             }
         }

@@ -38,6 +38,47 @@ impl Cidr {
     }
 }
 
+impl Cidr {
+    /// The prefix `addr/len` with its host bits cleared (`len` capped at the family's width),
+    /// e.g. an INTERNAL_IP4_SUBNET attribute (RFC 7296 §3.15.1) the peer may send unaligned.
+    pub fn masked(addr: IpAddr, len: u8) -> Cidr {
+        match addr {
+            IpAddr::V4(a) => {
+                let len = len.min(32);
+                let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                Cidr {
+                    addr: IpAddr::V4((u32::from(a) & m).into()),
+                    len,
+                }
+            }
+            IpAddr::V6(a) => {
+                let len = len.min(128);
+                let m = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
+                Cidr {
+                    addr: IpAddr::V6((u128::from(a) & m).into()),
+                    len,
+                }
+            }
+        }
+    }
+
+    /// The overlap of two prefixes: the longer one if it lies inside the other, else none
+    /// (prefixes are nested or disjoint).
+    pub fn intersect(&self, other: &Cidr) -> Option<Cidr> {
+        if self.len >= other.len && other.contains(self.addr) {
+            Some(*self)
+        } else if other.len >= self.len && self.contains(other.addr) {
+            Some(*other)
+        } else {
+            None
+        }
+    }
+}
+
 /// The smallest set of prefixes covering exactly `start..=end` (a traffic selector range,
 /// RFC 7296 §3.13.1); empty if the range is reversed or mixes families.
 pub fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<Cidr> {
@@ -363,6 +404,49 @@ impl HostRoutes {
     }
 }
 
+/// A virtual IP (remote access, RFC 7296 §2.19) on `dev`, as a host address (/32, /128) so
+/// that no connected route for the pool's subnet bypasses the tunnel selectors. IPv6 without
+/// duplicate address detection, usable at once. `replace`: idempotent when the address is
+/// already there (an earlier IKE SA of the same connection, a crashed daemon).
+pub fn addr_add(dev: &str, addr: IpAddr) -> bool {
+    let mut args = vec![
+        if addr.is_ipv6() { "-6" } else { "-4" }.to_string(),
+        "addr".into(),
+        "replace".into(),
+        host_prefix(addr),
+        "dev".into(),
+        dev.into(),
+    ];
+    if addr.is_ipv6() {
+        args.push("nodad".into());
+    }
+    let ok = run_ip(&args);
+    if ok {
+        info!("virtual IP {addr} on {dev}");
+    }
+    ok
+}
+
+/// Remove a virtual IP from `dev` (the kernel drops the routes using it as `src`).
+pub fn addr_del(dev: &str, addr: IpAddr) -> bool {
+    let ok = run_ip(&[
+        if addr.is_ipv6() { "-6" } else { "-4" }.to_string(),
+        "addr".into(),
+        "del".into(),
+        host_prefix(addr),
+        "dev".into(),
+        dev.into(),
+    ]);
+    if ok {
+        info!("virtual IP {addr} removed from {dev}");
+    }
+    ok
+}
+
+fn host_prefix(addr: IpAddr) -> String {
+    format!("{addr}/{}", if addr.is_ipv6() { 128 } else { 32 })
+}
+
 fn run_ip_quiet(args: &[String]) -> bool {
     Command::new("ip")
         .args(args)
@@ -453,6 +537,39 @@ mod tests {
                 "-4 rule add priority 219 to 192.0.2.2/32 lookup 221",
             ]
         );
+    }
+
+    #[test]
+    fn split_subnets_intersect_selectors() {
+        // unaligned INTERNAL_IP4_SUBNET values are masked
+        assert_eq!(
+            Cidr::masked("10.1.2.3".parse().unwrap(), 16),
+            c("10.1.0.0/16")
+        );
+        assert_eq!(
+            Cidr::masked("10.1.2.3".parse().unwrap(), 40),
+            c("10.1.2.3/32")
+        );
+        assert_eq!(Cidr::masked("10.1.2.3".parse().unwrap(), 0), c("0.0.0.0/0"));
+        assert_eq!(
+            Cidr::masked("fd00:b::7".parse().unwrap(), 64),
+            c("fd00:b::/64")
+        );
+        // a split subnet inside the selector, the selector inside a split, disjoint, families
+        let any = c("0.0.0.0/0");
+        assert_eq!(any.intersect(&c("10.0.0.0/8")), Some(c("10.0.0.0/8")));
+        assert_eq!(
+            c("10.1.0.0/16").intersect(&c("10.0.0.0/8")),
+            Some(c("10.1.0.0/16"))
+        );
+        assert_eq!(c("10.1.0.0/16").intersect(&c("10.2.0.0/16")), None);
+        assert_eq!(any.intersect(&c("fd00::/8")), None);
+    }
+
+    #[test]
+    fn virtual_ips_are_host_addresses() {
+        assert_eq!(host_prefix("10.4.0.1".parse().unwrap()), "10.4.0.1/32");
+        assert_eq!(host_prefix("fd00:4::1".parse().unwrap()), "fd00:4::1/128");
     }
 
     #[test]

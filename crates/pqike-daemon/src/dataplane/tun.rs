@@ -66,6 +66,8 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
     let cap = bufs.len() * (seg_cap + MAX_OVERHEAD);
     let mut out = vec![0u8; cap];
     let mut runs: Vec<Run> = Vec::with_capacity(bufs.len());
+    // Packets no SA carries, for the trap policies (super::trap).
+    let mut unsent: Vec<usize> = Vec::new();
     loop {
         let n = match dev.recv_multiple(&mut orig, &mut bufs, &mut sizes, 0) {
             Ok(n) => n,
@@ -79,17 +81,22 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
             }
         };
         runs.clear();
+        unsent.clear();
         let mut cur = 0usize;
         {
             let mut dp = shared.lock();
-            for (b, &len) in bufs.iter().zip(&sizes).take(n) {
+            for (i, (b, &len)) in bufs.iter().zip(&sizes).take(n).enumerate() {
                 let room = len + MAX_OVERHEAD;
                 if cur + room > out.len() {
                     break; // cannot happen with the sizes above; drop the rest rather than grow
                 }
                 let e = match dp.encapsulate(&b[..len], &mut out[cur..cur + room]) {
                     Ok(e) => e,
-                    Err(EncapError::NoPolicy) | Err(EncapError::MalformedInner) => continue,
+                    Err(EncapError::NoPolicy) => {
+                        unsent.push(i);
+                        continue;
+                    }
+                    Err(EncapError::MalformedInner) => continue,
                     Err(e) => {
                         debug!("ESP out: {e}");
                         continue;
@@ -130,5 +137,31 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
                 .sockets
                 .send_run(r.local, r.remote, r.udp_encap, &out[r.start..r.end], r.seg);
         }
+        if !unsent.is_empty() {
+            trap_check(&shared, &bufs, &sizes, &unsent);
+        }
+    }
+}
+
+/// Packets without SA: those matching a trap policy are dropped and may send an acquire to
+/// the event loop (super::trap). Outside the data-plane lock, after the batch went out.
+fn trap_check(shared: &Shared, bufs: &[Vec<u8>], sizes: &[usize], unsent: &[usize]) {
+    let now = std::time::Instant::now();
+    let mut acquires = Vec::new();
+    {
+        let mut traps = shared.traps();
+        for &i in unsent {
+            if let Some(a) = traps.packet(bufs[i].get(..sizes[i]).unwrap_or_default(), now) {
+                acquires.push(a);
+            }
+        }
+    }
+    for a in acquires {
+        info!(
+            "trap {}/{}: traffic without Child SA, acquiring",
+            a.connection, a.child
+        );
+        // The receiver only goes away with the event loop (shutdown).
+        let _ = shared.acquire.send(a);
     }
 }

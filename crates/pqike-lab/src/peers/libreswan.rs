@@ -114,6 +114,11 @@ impl Driver for Libreswan {
                         "Child SA rekey needs an installed Child SA (no kernel ESP here)".into(),
                     )
                 }
+                "traffic" => {
+                    return Err(
+                        "ESP traffic needs an installed Child SA (no kernel ESP here)".into(),
+                    )
+                }
                 "ml-dsa" => return Err("libreswan 5.2 has no ML-DSA".into()),
                 "ppk-intermediate" => {
                     return Err(

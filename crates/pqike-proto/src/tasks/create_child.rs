@@ -1095,6 +1095,14 @@ pub(crate) fn process_request(
                 "no usable PPK among {offered:?} (RFC 9867): {} without PPK",
                 kind_name(kind)
             ),
+            // We would have offered one (ppk_create_child), the peer did not: say why these
+            // keys have no PPK. Not refused: SK_d already carries the IKE_INTERMEDIATE PPK.
+            None if conn.auth_ext.ppk_create_child => tracing::info!(
+                sa = sa.id.0,
+                "peer offered no PPK (no PPK_IDENTITY_KEY) in CREATE_CHILD_SA (RFC 9867): {} \
+                 without PPK",
+                kind_name(kind)
+            ),
             None => {}
         }
     }
