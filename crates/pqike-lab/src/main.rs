@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Run the interop matrix (pqike against strongSwan, libreswan, OpenIKED) and write
+/// Run the interop matrix (pqike against strongSwan, libreswan, OpenIKED and pqiked itself) and write
 /// matrix.md / matrix.json with per-cell evidence.
 #[derive(Parser)]
 #[command(name = "pqike-lab", args_conflicts_with_subcommands = true)]
@@ -149,13 +149,13 @@ fn run_matrix(args: &Args) -> Result<ExitCode, String> {
     let run_dir = PathBuf::from(
         std::env::var("PQIKE_LAB_RUN").unwrap_or_else(|_| "/tmp/pqike-matrix".into()),
     );
-    let peers = peers::all_peers();
+    let bin_copy = run_dir.join("bin");
+    let peers = peers::all_peers(&repo, &bin_copy);
     let selected = |p: &dyn Driver| {
         args.peer.is_empty() || args.peer.iter().any(|x| p.id().starts_with(x.as_str()))
     };
 
     // the cell list
-    let bin_copy = run_dir.join("bin");
     let pqike = peers::pqiked::Pqiked::new(&repo, bin_copy.clone());
     let mut cells: Vec<(usize, usize, &dyn Driver, scenario::Role)> = Vec::new();
     for (si, s) in sets.iter().enumerate() {
@@ -232,6 +232,37 @@ fn run_matrix(args: &Args) -> Result<ExitCode, String> {
             "lab/pki.sh failed: {}",
             String::from_utf8_lossy(&pki.stderr)
         ));
+    }
+    // PQ certificate chains (auth = "mldsa" or any `pqike pki --type`): lab/pki.sh uses
+    // openssl, which cannot make them here; `pqike pki` writes the same layout
+    let mut pq_chains: Vec<&str> = cells
+        .iter()
+        .map(|(si, ci, _, _)| sets[*si].cases[*ci].auth.as_str())
+        .filter(|a| !["psk", "ecdsa", "rsa"].contains(a))
+        .collect();
+    pq_chains.sort();
+    pq_chains.dedup();
+    for chain in pq_chains {
+        let dir = run_dir.join("pki").join(chain);
+        if dir.join(".complete").exists() {
+            continue;
+        }
+        let key_type = if chain == "mldsa" { "mldsa65" } else { chain };
+        let o = std::process::Command::new(bin_copy.join("pqike"))
+            .arg("pki")
+            .arg("--out")
+            .arg(&dir)
+            .args(["--type", key_type, "--intermediates", "1"])
+            .args(["--ee", "a.example", "--ee", "b.example"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !o.status.success() {
+            return Err(format!(
+                "pqike pki --type {key_type} failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        std::fs::write(dir.join(".complete"), "").map_err(|e| e.to_string())?;
     }
     let out = abs(&args.out);
     std::fs::create_dir_all(out.join("evidence")).map_err(|e| e.to_string())?;

@@ -50,6 +50,13 @@ pub fn markdown(
         elapsed_s,
         summary(rows)
     );
+    if rows.iter().any(|r| r.peer_id.starts_with("pqiked")) {
+        let _ = writeln!(
+            out,
+            "Peer `pqiked-*`: the same pqiked build on both sides, a self-consistency check (not \
+             independent interop) for mechanisms no packaged peer has yet.\n"
+        );
+    }
     let _ = writeln!(out, "Scenario sets (`interop/*.toml`):\n");
     for (name, desc) in sets {
         let _ = writeln!(out, "- **{name}**: {desc}");

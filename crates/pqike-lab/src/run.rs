@@ -351,7 +351,7 @@ impl Runner {
                         let (ike, child) =
                             rekey_counts(&std::fs::read_to_string(&log).unwrap_or_default());
                         steps.push_str(&format!(
-                            "{} log: {ike} \"IKE_SA lab[N] rekeyed\", {child} \"CHILD_SA net{{N}} established\"{}\n",
+                            "{} log: {ike} IKE SA rekeys, {child} Child SA installs{}\n",
                             peer.id(),
                             if done { "" } else { " (timed out after 40 s)" }
                         ));
@@ -489,6 +489,8 @@ impl Runner {
 
         // verdict
         let want = case.want_ike();
+        // pqiked as its own peer: its status and log lines are understood like strongSwan's
+        let peer_is_pqiked = peer.id().starts_with("pqiked");
         match case.expect {
             Expect::Established => {
                 let mut problems = Vec::new();
@@ -506,7 +508,7 @@ impl Runner {
                 if let (Some(a), Some(b)) = (&pq_st.ike, &peer_st.ike) {
                     // swanctl appends "/PPK" when RFC 8784 was used; pqike's status has no such marker
                     let b_core = b.strip_suffix("/PPK").unwrap_or(b);
-                    if peer.id().starts_with("strongswan") && a != b_core {
+                    if (peer.id().starts_with("strongswan") || peer_is_pqiked) && a != b_core {
                         problems.push(format!("views differ: pqike {a}, peer {b}"));
                     }
                     if case.ppk.as_deref() == Some("both")
@@ -515,14 +517,117 @@ impl Runner {
                     {
                         problems.push(format!("{} did not use the PPK", peer.id()));
                     }
-                }
-                let want_child = env.get("CHILD").map(String::as_str) != Some("none");
-                if want_child && peer.id().starts_with("strongswan") && !peer_st.child_installed {
-                    problems.push(format!("{} has no INSTALLED Child SA", peer.id()));
+                    if case.ppk.as_deref() == Some("both") && peer_is_pqiked {
+                        // both pqiked instances report the PPK in `pqike status --json`
+                        for (who, st) in [("pqike", &pq_st), (peer.id(), &peer_st)] {
+                            if !st.ppk {
+                                problems.push(format!("{who} did not use the PPK"));
+                            }
+                        }
+                    }
                 }
                 let mut extra = Vec::new();
+                // RFC 9867: the PPK went into IKE_INTERMEDIATE, not RFC 8784's IKE_AUTH
+                if case.ppk.as_deref() == Some("both")
+                    && case
+                        .needs
+                        .iter()
+                        .chain(case.pqike_needs.iter())
+                        .any(|n| n == "ppk-intermediate")
+                {
+                    let mut who = vec![("pqike", &pq_log)];
+                    if peer_is_pqiked {
+                        who.push((peer.id(), &peer_log));
+                    }
+                    let mut ok = true;
+                    for (w, log) in who {
+                        // initiator: "PPK 'x' mixed into all IKE SA keys in IKE_INTERMEDIATE
+                        // (RFC 9867)", responder: "using PPK 'x' for all IKE SA keys (RFC 9867
+                        // IKE_INTERMEDIATE)"
+                        if !log.lines().any(|l| {
+                            l.contains("PPK '")
+                                && l.contains("all IKE SA keys")
+                                && l.contains("RFC 9867")
+                        }) {
+                            ok = false;
+                            problems.push(format!(
+                                "{w} log shows no PPK mixed in IKE_INTERMEDIATE (RFC 9867)"
+                            ));
+                        }
+                    }
+                    if ok {
+                        extra.push("PPK mixed in IKE_INTERMEDIATE (RFC 9867), both logs".into());
+                    }
+                } else if case.ppk.as_deref() == Some("both")
+                    && peer_is_pqiked
+                    && pq_st.ppk
+                    && peer_st.ppk
+                {
+                    extra.push("PPK in both sides' `pqike status` (RFC 8784)".into());
+                }
+                // PQ certificates (auth = "mldsa" or a `pqike pki` key type): pqiked logs each
+                // verified peer signature ("peer AUTH: ML-DSA-65 signature verified")
+                if !["psk", "ecdsa", "rsa"].contains(&case.auth.as_str()) {
+                    let scheme = if case.auth == "mldsa" {
+                        "ml-dsa-65"
+                    } else {
+                        case.auth.as_str()
+                    };
+                    let line = format!("peer auth: {scheme} signature verified");
+                    let mut who = vec![("pqike", &pq_log)];
+                    if peer_is_pqiked {
+                        who.push((peer.id(), &peer_log));
+                    }
+                    let mut ok = true;
+                    for (w, log) in who {
+                        if !log.to_lowercase().contains(&line) {
+                            ok = false;
+                            problems.push(format!(
+                                "{w} log shows no verified {scheme} AUTH of the peer"
+                            ));
+                        }
+                    }
+                    if ok {
+                        extra.push(format!(
+                            "{} AUTH verified by pqike{}",
+                            scheme.to_uppercase(),
+                            if peer_is_pqiked {
+                                " and by the peer"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                }
+                // RFC 9593: each side logs the list the other announced
+                if case.needs.iter().any(|n| n == "auth-methods") {
+                    let mut who = vec![("pqike", &pq_log)];
+                    if peer_is_pqiked {
+                        who.push((peer.id(), &peer_log));
+                    }
+                    let mut ok = true;
+                    for (w, log) in who {
+                        if !log.contains("peer accepts auth methods (RFC 9593)") {
+                            ok = false;
+                            problems.push(format!(
+                                "{w} log shows no SUPPORTED_AUTH_METHODS list from the peer"
+                            ));
+                        }
+                    }
+                    if ok {
+                        extra.push("SUPPORTED_AUTH_METHODS (RFC 9593) received by both".into());
+                    }
+                }
+                let want_child = env.get("CHILD").map(String::as_str) != Some("none");
+                if want_child
+                    && (peer.id().starts_with("strongswan") || peer_is_pqiked)
+                    && !peer_st.child_installed
+                {
+                    problems.push(format!("{} has no INSTALLED Child SA", peer.id()));
+                }
                 if case.path == PathKind::Rekey {
-                    // strongSwan: "IKE_SA lab[2] rekeyed between ..." / a second CHILD_SA net{n}
+                    // strongSwan: "IKE_SA lab[2] rekeyed between ..." / a second CHILD_SA net{n};
+                    // pqiked: "IKE SA [1] rekeyed, now IKE SA [2]"
                     if !peer_log.contains("rekeyed") {
                         problems.push("peer log shows no completed IKE SA rekey".into());
                     }
@@ -677,15 +782,24 @@ impl Runner {
     }
 }
 
-/// strongSwan log: (IKE SA rekeys, Child SA establishments incl. the first).
-fn rekey_counts(log: &str) -> (usize, usize) {
+/// strongSwan or pqiked log: (IKE SA rekeys, Child SA establishments incl. the first).
+/// strongSwan: "IKE_SA lab[1] rekeyed between ..." / "CHILD_SA net{2} established with SPIs";
+/// pqiked: "IKE SA [1] rekeyed, now IKE SA [2]" / "install Child SA lab/net (IKE SA 2) ..."
+/// (the rekey responder's "inbound-only (rekey)" install is one Child SA too).
+pub fn rekey_counts(log: &str) -> (usize, usize) {
     let ike = log
         .lines()
-        .filter(|l| l.contains("IKE_SA lab[") && l.contains("] rekeyed between"))
+        .filter(|l| {
+            (l.contains("IKE_SA lab[") && l.contains("] rekeyed between"))
+                || (l.contains("IKE SA [") && l.contains("] rekeyed, now IKE SA ["))
+        })
         .count();
     let child = log
         .lines()
-        .filter(|l| l.contains("CHILD_SA net{") && l.contains("} established with SPIs"))
+        .filter(|l| {
+            (l.contains("CHILD_SA net{") && l.contains("} established with SPIs"))
+                || l.contains("install Child SA lab/")
+        })
         .count();
     (ike, child)
 }
@@ -807,6 +921,16 @@ mod tests {
                    IKE_SA lab[1] rekeyed between 1.1.1.1[a]...2.2.2.2[b]\n\
                    CHILD_SA net{2} established with SPIs c3_i c4_o\n\
                    IKE_SA lab[2] state change: REKEYING => DELETING\n";
+        assert_eq!(rekey_counts(log), (1, 2));
+    }
+
+    #[test]
+    fn rekey_counts_count_pqiked_lines() {
+        let log = "INFO install Child SA lab/net (IKE SA 1): SPIs 1d48d749_i 6cc9d15d_o, AES_GCM_16-256\n\
+                   INFO IKE_SA lab rekeyed: new IKE SA 2 with SPIs 2f_i 69_r sa=1\n\
+                   INFO IKE SA [1] rekeyed, now IKE SA [2]\n\
+                   INFO install Child SA lab/net (IKE SA 2) inbound-only (rekey): SPIs 94_i ce_o\n\
+                   INFO activate outbound Child SA (IKE SA 2): SPIs 94_i ce_o\n";
         assert_eq!(rekey_counts(log), (1, 2));
     }
 }

@@ -180,6 +180,7 @@ impl Driver for Libreswan {
             ike: transforms_from_log(&log),
             child_installed: raw.contains("ESTABLISHED_CHILD_SA"),
             raw,
+            ..Status::default()
         }
     }
     fn log_path(&self, ctx: &Ctx) -> PathBuf {

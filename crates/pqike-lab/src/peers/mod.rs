@@ -88,6 +88,9 @@ pub struct Status {
     /// transform line in swanctl's format, when the implementation reports one
     pub ike: Option<String>,
     pub child_installed: bool,
+    /// a PPK was mixed into the keys (pqiked's status reports it; strongSwan's is the
+    /// `/PPK` suffix of `ike`)
+    pub ppk: bool,
     /// the raw status output (evidence)
     pub raw: String,
 }
@@ -124,14 +127,16 @@ pub trait Driver {
     }
 }
 
-/// Every peer the lab knows, in matrix order.
-pub fn all_peers() -> Vec<Box<dyn Driver>> {
+/// Every peer the lab knows, in matrix order. `bin_dir` holds the pqiked/pqike binaries of
+/// the run (pqiked as its own peer: a self-consistency check, not independent interop).
+pub fn all_peers(repo: &Path, bin_dir: &Path) -> Vec<Box<dyn Driver>> {
     vec![
         Box::new(strongswan::StrongSwan::host()),
         Box::new(strongswan::StrongSwan::trixie()),
         Box::new(strongswan::StrongSwan::sid()),
         Box::new(libreswan::Libreswan),
         Box::new(openiked::OpenIked),
+        Box::new(pqiked::Pqiked::as_peer(repo, bin_dir.to_path_buf())),
     ]
 }
 

@@ -9,9 +9,15 @@ use std::path::{Path, PathBuf};
 
 pub struct Pqiked {
     pub bin_dir: PathBuf,
-    /// crates/pqike-daemon/src/config.rs, read once
+    /// crates/pqike-daemon/src/config.rs (+ the PKI command for key types), read once
     schema: String,
+    /// This instance is the matrix's peer "pqiked-VERSION" (same build on the other side),
+    /// not the implementation under test.
+    peer: bool,
 }
+
+/// Peer id of pqiked as a matrix peer.
+pub const PEER_ID: &str = concat!("pqiked-", env!("CARGO_PKG_VERSION"));
 
 /// pqike feature -> config key that shows it is implemented.
 const FEATURE_KEYS: &[(&str, &str)] = &[
@@ -19,7 +25,11 @@ const FEATURE_KEYS: &[(&str, &str)] = &[
     ("ppk-intermediate", "ppk_intermediate"),
     ("rekey", "rekey_time"),
     ("remote-access", "pools"),
-    ("ml-dsa", "ml_dsa"),
+    // ML-DSA certificates need no config key (auth = "pubkey" with an ML-DSA key): probed
+    // in `pqike pki`'s key types (crates/pqike-daemon/src/pki_cmd.rs)
+    ("ml-dsa", "MlDsa65"),
+    ("slh-dsa", "slh-dsa-sha2-128s"),
+    ("auth-methods", "announce_auth_methods"),
 ];
 
 /// `rekey_by = "pqike"`: pqiked's Child SA / IKE SA rekey times (s), jitter 1 s.
@@ -31,9 +41,26 @@ pub const PPK_HEX: &str = "0x7071696b652d6c61622d70706b2d30313233343536373839616
 
 impl Pqiked {
     pub fn new(repo: &Path, bin_dir: PathBuf) -> Self {
-        let schema = std::fs::read_to_string(repo.join("crates/pqike-daemon/src/config.rs"))
-            .unwrap_or_default();
-        Pqiked { bin_dir, schema }
+        let mut schema = String::new();
+        for f in ["config.rs", "pki_cmd.rs"] {
+            schema.push_str(
+                &std::fs::read_to_string(repo.join("crates/pqike-daemon/src").join(f))
+                    .unwrap_or_default(),
+            );
+        }
+        Pqiked {
+            bin_dir,
+            schema,
+            peer: false,
+        }
+    }
+
+    /// pqiked as a peer of the matrix ("pqiked-VERSION"): the same build on the other side.
+    pub fn as_peer(repo: &Path, bin_dir: PathBuf) -> Self {
+        Pqiked {
+            peer: true,
+            ..Pqiked::new(repo, bin_dir)
+        }
     }
 
     /// Err(reason) when pqike lacks a feature the case needs.
@@ -60,7 +87,11 @@ impl Pqiked {
 
 impl Driver for Pqiked {
     fn id(&self) -> &'static str {
-        "pqike"
+        if self.peer {
+            PEER_ID
+        } else {
+            "pqike"
+        }
     }
     fn label(&self) -> String {
         let v = std::process::Command::new(self.bin_dir.join("pqiked"))
@@ -74,8 +105,13 @@ impl Driver for Pqiked {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         format!(
-            "{} (git {git}+)",
-            if v.is_empty() { "pqiked".into() } else { v }
+            "{} (git {git}+){}",
+            if v.is_empty() { "pqiked".into() } else { v },
+            if self.peer {
+                ", same build as pqike"
+            } else {
+                ""
+            }
         )
     }
     fn available(&self) -> Result<(), String> {
@@ -91,7 +127,18 @@ impl Driver for Pqiked {
             })
     }
     fn supports(&self, case: &Case, _role: Role) -> Result<(), String> {
-        self.implements(case)
+        self.implements(case)?;
+        if self.peer {
+            // the peer capabilities that map to a pqiked feature must be implemented too
+            for need in &case.needs {
+                if let Some((_, key)) = FEATURE_KEYS.iter().find(|(f, _)| f == need) {
+                    if !self.schema.contains(key) {
+                        return Err(format!("no `{key}` in pqiked's config schema"));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
     fn configure(&self, ctx: &Ctx) -> Result<(), String> {
         let mut c = ctx.side_env.clone();
@@ -114,14 +161,38 @@ impl Driver for Pqiked {
         );
         let mut conn: Vec<String> = Vec::new();
         let mut top = String::new();
-        if ctx.case.ppk.as_deref() == Some("both") {
+        // the SUT holds the PPK only with ppk = "both"; a peer also with "peer-only" (and
+        // then insists on it, like strongSwan's ppk_required)
+        let has_ppk = match ctx.case.ppk.as_deref() {
+            Some("both") => true,
+            Some(_) => self.peer,
+            None => false,
+        };
+        if has_ppk {
             conn.push(format!("ppk_id = \"{PPK_ID}\"\nppk_required = true"));
-            if ctx.case.pqike_needs.iter().any(|n| n == "ppk-intermediate") {
+            if ctx
+                .case
+                .pqike_needs
+                .iter()
+                .chain(ctx.case.needs.iter())
+                .any(|n| n == "ppk-intermediate")
+            {
                 conn.push("ppk_intermediate = true".into());
             }
             top.push_str(&format!(
                 "\n[[secrets]]\nkind = \"ppk\"\nids = [\"{PPK_ID}\"]\nsecret = \"{PPK_HEX}\""
             ));
+        }
+        let needs = |f: &str| {
+            ctx.case
+                .pqike_needs
+                .iter()
+                .chain(ctx.case.needs.iter())
+                .any(|n| n == f)
+        };
+        if needs("auth-methods") {
+            // RFC 9593: SUPPORTED_AUTH_METHODS in IKE_SA_INIT / IKE_INTERMEDIATE / IKE_AUTH
+            conn.push("announce_auth_methods = true".into());
         }
         if ctx.case.shape == "remote-access" {
             // docs/config.md "Remote access": side b serves a pool, side a asks for any IPv4
@@ -137,7 +208,14 @@ impl Driver for Pqiked {
                 c.insert("PQIKED_LOCAL_TS".into(), "0.0.0.0/0".into());
             }
         }
-        if ctx.case.path == PathKind::Rekey && ctx.case.rekey_by == RekeyBy::Pqike {
+        // the side that drives the rekeys gets short lifetimes: the SUT for rekey_by = "pqike",
+        // a pqiked peer for rekey_by = "peer" (`pqike` has no rekey command, so its rekeys
+        // come from the same lifetimes; see rekey())
+        let drives_rekeys = match ctx.case.rekey_by {
+            RekeyBy::Pqike => !self.peer,
+            RekeyBy::Peer => self.peer,
+        };
+        if drives_rekeys && ctx.case.path == PathKind::Rekey {
             // pqiked drives the rekeys: short lifetimes, as tests/interop/cases/lifecycle.sh
             conn.push(format!(
                 "child_rekey_time = {PQIKE_CHILD_REKEY_S}\nrekey_time = {PQIKE_IKE_REKEY_S}\nrand_time = 1"
@@ -167,6 +245,32 @@ impl Driver for Pqiked {
     fn initiate(&self, ctx: &Ctx) -> String {
         self.ctl(&self.with_bins(ctx), &["up", "lab", "--timeout", "40"], 50)
             .1
+    }
+    /// pqiked as the peer with rekey_by = "peer": there is no rekey command, so configure()
+    /// gave this side the short lifetimes; wait for its own log to show 1 IKE SA rekey and
+    /// 2 Child SA rekeys (the run loop then checks who sent the CREATE_CHILD_SA requests).
+    fn rekey(&self, ctx: &Ctx) -> Result<String, String> {
+        if !self.peer {
+            return Err("pqike has no rekey command".into());
+        }
+        let log = self.log_path(ctx);
+        let t0 = std::time::Instant::now();
+        let counts =
+            || crate::run::rekey_counts(&std::fs::read_to_string(&log).unwrap_or_default());
+        while t0.elapsed() < std::time::Duration::from_secs(40) {
+            let (ike, child) = counts();
+            if ike >= 1 && child >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        let (ike, child) = counts();
+        let out = format!(
+            "(no `pqike rekey` command: rekeys from child_rekey_time {PQIKE_CHILD_REKEY_S} s, rekey_time {PQIKE_IKE_REKEY_S} s) after {:.1} s: {ike} IKE SA rekeys, {child} Child SA installs in {}'s log\n",
+            t0.elapsed().as_secs_f64(),
+            self.id()
+        );
+        (ike >= 1 && child >= 3).then_some(out.clone()).ok_or(out)
     }
     fn status(&self, ctx: &Ctx) -> Status {
         let (_, raw) = self.ctl(&self.with_bins(ctx), &["status", "--json"], 15);
@@ -207,6 +311,7 @@ impl Driver for Pqiked {
             }
             st.ike = Some(parts.join("/"));
             st.child_installed = sa["child_sas"].as_array().is_some_and(|c| !c.is_empty());
+            st.ppk = !t["ppk"].is_null();
         }
         st
     }

@@ -17,6 +17,14 @@ const NO_MLDSA: (&str, &str) = (
     "ml-dsa",
     "no ML-DSA: libstrongswan of this build has no ML-DSA key type",
 );
+const NO_SLHDSA: (&str, &str) = (
+    "slh-dsa",
+    "no SLH-DSA: libstrongswan of this build has no SLH-DSA key type",
+);
+const NO_AUTH_METHODS: (&str, &str) = (
+    "auth-methods",
+    "strongSwan does not implement RFC 9593 (SUPPORTED_AUTH_METHODS)",
+);
 const NO_PPK_INT: (&str, &str) = (
     "ppk-intermediate",
     "strongSwan implements RFC 8784 only, not RFC 9867 (PPK in IKE_INTERMEDIATE)",
@@ -35,6 +43,8 @@ impl StrongSwan {
                 ),
                 ("ml-kem", "no ML-KEM before strongSwan 6.1"),
                 NO_MLDSA,
+                NO_SLHDSA,
+                NO_AUTH_METHODS,
                 NO_PPK_INT,
             ],
         }
@@ -47,6 +57,8 @@ impl StrongSwan {
             lacks: &[
                 ("ml-kem", "Debian's strongSwan 6.0.1 has no ML-KEM (no `ml` plugin packaged; the openssl plugin gained ML-KEM in 6.1)"),
                 NO_MLDSA,
+                NO_SLHDSA,
+                NO_AUTH_METHODS,
                 NO_PPK_INT,
             ],
         }
@@ -56,7 +68,7 @@ impl StrongSwan {
             id: "strongswan-6.1.0",
             build: "sid",
             root: "/srv/pqike-lab/sid",
-            lacks: &[NO_MLDSA, NO_PPK_INT],
+            lacks: &[NO_MLDSA, NO_SLHDSA, NO_AUTH_METHODS, NO_PPK_INT],
         }
     }
 
@@ -194,6 +206,7 @@ impl Driver for StrongSwan {
             .any(|l| l.trim_start().starts_with("net: #") && l.contains("INSTALLED"));
         Status {
             established,
+            ppk: ike.as_deref().is_some_and(|t| t.ends_with("/PPK")),
             ike,
             child_installed,
             raw,
