@@ -16,4 +16,6 @@ if [ "$(id -u)" != 0 ]; then
     echo "matrix-ci: not root, skipping (needs network namespaces)"; exit 0
 fi
 cargo build --release -q -p pqike-daemon -p pqike-lab || { echo "matrix-ci: build failed"; exit 1; }
-exec target/release/pqike-lab --ci --out "${PQIKE_MATRIX_OUT:-/tmp/pqike-matrix/ci}" "$@"
+# own namespace prefix, so that a full `pqike interop` run (default prefix mx) can run meanwhile
+exec target/release/pqike-lab --ci --prefix "${PQIKE_MATRIX_PREFIX:-mc}" \
+    --out "${PQIKE_MATRIX_OUT:-/tmp/pqike-matrix/ci}" "$@"
