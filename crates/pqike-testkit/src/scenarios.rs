@@ -55,7 +55,13 @@ pub fn hybrid_fragmented_liveness_delete(seed: u64) -> Vec<Captured> {
         "hybrid: not established: {:?}",
         pair.events
     );
-    // Idle past the DPD interval: an empty INFORMATIONAL and its answer.
+    liveness_then_delete(&mut pair);
+    pair.captured().to_vec()
+}
+
+/// Idle past the DPD interval (an empty INFORMATIONAL and its answer), then the initiator
+/// terminates `CONNECTION` and the pair runs until the responder reports the IKE SA down.
+pub fn liveness_then_delete(pair: &mut Pair) {
     let before = pair.captured().len();
     pair.sleep(Duration::from_secs(31));
     pair.run_until(Duration::from_secs(5), |p| p.captured().len() >= before + 2);
@@ -71,7 +77,6 @@ pub fn hybrid_fragmented_liveness_delete(seed: u64) -> Vec<Captured> {
             .iter()
             .any(|e| matches!(e, Event::IkeDown { .. }))
     });
-    pair.captured().to_vec()
 }
 
 /// The initiator's first KE (x25519) is not what the responder wants (ECP-256):

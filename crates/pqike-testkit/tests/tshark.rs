@@ -270,21 +270,8 @@ fn decryptable_run(seed: u64) -> (Vec<Captured>, Vec<pqike_proto::IkeSaKeyLog>) 
         pair.command(Side::Initiator, cmd).expect("command");
         quiet(&mut pair);
     }
-    let before = pair.captured().len();
-    pair.sleep(Duration::from_secs(31));
-    pair.run_until(Duration::from_secs(5), |p| p.captured().len() >= before + 2);
-    pair.command(
-        Side::Initiator,
-        Command::Terminate {
-            connection: CONNECTION.into(),
-        },
-    )
-    .expect("terminate");
-    pair.run_until(Duration::from_secs(30), |p| {
-        p.events_of(Side::Responder)
-            .iter()
-            .any(|e| matches!(e, Event::IkeDown { .. }))
-    });
+    // liveness check, then delete
+    scenarios::liveness_then_delete(&mut pair);
     let keys = pair
         .events_of(Side::Initiator)
         .iter()

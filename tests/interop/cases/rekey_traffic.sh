@@ -1,6 +1,6 @@
 # tests/interop/cases/rekey_traffic.sh - no packet lost across rekeys (RFC 7296 §2.8
 # make-before-break), pqiked's userspace data plane against strongSwan with kernel-libipsec
-# (sourced by run.sh; uses TA/TB from cases/traffic.sh and a_count/wait_count/CHILD_UP_RE/
+# (sourced by run.sh; uses TA/TB and sha256_sink from cases/traffic.sh and a_count/wait_count/CHILD_UP_RE/
 # IKE_REKEYED_RE from cases/lifecycle.sh).
 #
 # Rekeys come from short lifetimes while traffic flows:
@@ -272,15 +272,7 @@ PY
     # checksummed TCP B -> A, paced over ~10 s (24 MB in 64 KB chunks, 2.4 MB/s)
     head -c 24M /dev/urandom > "$E/blob"
     local want; want=$(sha256sum < "$E/blob" | cut -d' ' -f1)
-    ip netns exec ${NS}A timeout 40 python3 -c '
-import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5204)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b: break
-    h.update(b); n += len(b)
-print(n, h.hexdigest())' "$TA" > "$E/blob.recv" 2>> "$E/steps.log" &
+    sha256_sink A "$TA" 5204 40 > "$E/blob.recv" 2>> "$E/steps.log" &
     pid=$!
     wait_for 3 sh -c "ip netns exec ${NS}A ss -ltn | grep -q $TA:5204" || true
     ip netns exec ${NS}B timeout 40 python3 -c '

@@ -11,6 +11,20 @@
 #   * the Child SA counters of both sides agree (check_counters; strongSwan: `swanctl
 #     --list-sas`; pqiked: `pqike status --json`)
 
+# TCP sink in namespace ${NS}$1 on $2:$3 (timeout $4 s): prints "BYTES SHA256" of everything one
+# connection delivered. Run it in the background: it execs, so $! is the receiver itself.
+sha256_sink() {
+    exec ip netns exec ${NS}$1 timeout $4 python3 -c '
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 16)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest())' "$2" "$3"
+}
+
 CASES+=(
     ss59-traffic-aes256gcm
     ss59-traffic-chacha20
@@ -200,15 +214,7 @@ traffic_checks() {
     # checksummed transfer B -> A
     head -c 8M /dev/urandom > "$E/blob"
     want=$(sha256sum < "$E/blob" | cut -d' ' -f1)
-    ip netns exec ${NS}A timeout 30 python3 -c '
-import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5202)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b: break
-    h.update(b); n += len(b)
-print(n, h.hexdigest())' "$TA" > "$E/blob.recv" 2>> "$E/steps.log" &
+    sha256_sink A "$TA" 5202 30 > "$E/blob.recv" 2>> "$E/steps.log" &
     pid=$!
     wait_for 3 sh -c "ip netns exec ${NS}A ss -ltn | grep -q $TA:5202" || true
     ip netns exec ${NS}B timeout 30 python3 -c '
