@@ -98,6 +98,34 @@ pub struct SideConfig {
     pub credentials: Credentials,
 }
 
+impl SideConfig {
+    /// Authenticate with certificates instead of the PSK: end entity `idx` of `chain` (with the
+    /// chain's intermediates) as ours, the chain's root as the trust anchor for the peer.
+    pub fn with_certs(mut self, chain: &pqike_crypto::pkigen::Chain, idx: usize) -> SideConfig {
+        let ee = &chain.end_entities[idx];
+        let key = pqike_crypto::pki::load_private_key_pem(ee.key_pem.as_bytes())
+            .expect("end-entity key of a generated chain");
+        let c = &mut self.connections[0];
+        c.local.auth = AuthConfig::PubKey {
+            cert: Some(ee.cert_der.clone()),
+            intermediates: chain
+                .intermediates
+                .iter()
+                .map(|i| i.cert_der.clone())
+                .collect(),
+            key: Some(key),
+            cacerts: vec![],
+        };
+        c.remote.auth = AuthConfig::PubKey {
+            cert: None,
+            intermediates: vec![],
+            key: None,
+            cacerts: vec![chain.root.cert_der.clone()],
+        };
+        self
+    }
+}
+
 /// What a test varies in a PSK connection between [`INITIATOR_IP`] and [`RESPONDER_IP`].
 #[derive(Clone, Debug)]
 pub struct PskPair {

@@ -196,8 +196,8 @@ fn dissect(tshark: &Path, pcap: &Path, frames: usize) -> Result<(), String> {
 /// check on the new SA and its delete (INFORMATIONAL).
 fn decryptable_run(seed: u64) -> (Vec<Captured>, Vec<pqike_proto::IkeSaKeyLog>) {
     use pqike_crypto::pkigen::{generate_chain, ChainSpec, EndEntitySpec, KeyType};
-    use pqike_proto::{AuthConfig, Command, EndpointConfig, Event};
-    use pqike_testkit::config::{PskPair, SideConfig, CONNECTION};
+    use pqike_proto::{Command, EndpointConfig, Event};
+    use pqike_testkit::config::{PskPair, CONNECTION};
     use pqike_testkit::driver::{endpoint, provider, Pair, Side};
     use std::time::Duration;
 
@@ -208,27 +208,6 @@ fn decryptable_run(seed: u64) -> (Vec<Captured>, Vec<pqike_proto::IkeSaKeyLog>) 
         EndEntitySpec::new("responder.test", kt),
     ];
     let chain = generate_chain(&spec).expect("test PKI");
-    let with_cert = |mut side: SideConfig, idx: usize| {
-        let ee = &chain.end_entities[idx];
-        let c = &mut side.connections[0];
-        c.local.auth = AuthConfig::PubKey {
-            cert: Some(ee.cert_der.clone()),
-            intermediates: chain
-                .intermediates
-                .iter()
-                .map(|i| i.cert_der.clone())
-                .collect(),
-            key: Some(pqike_crypto::pki::load_private_key_pem(ee.key_pem.as_bytes()).unwrap()),
-            cacerts: vec![],
-        };
-        c.remote.auth = AuthConfig::PubKey {
-            cert: None,
-            intermediates: vec![],
-            key: None,
-            cacerts: vec![chain.root.cert_der.clone()],
-        };
-        side
-    };
     let cfg = PskPair::new(scenarios::HYBRID);
     let ep = |export_keys| EndpointConfig {
         export_keys,
@@ -238,13 +217,13 @@ fn decryptable_run(seed: u64) -> (Vec<Captured>, Vec<pqike_proto::IkeSaKeyLog>) 
     let crypto = provider();
     let i = endpoint(
         ep(true),
-        with_cert(cfg.initiator(), 0),
+        cfg.initiator().with_certs(&chain, 0),
         crypto.clone(),
         Box::new(pqike_crypto::DeterministicRandom::new(seed)),
     );
     let r = endpoint(
         ep(false),
-        with_cert(cfg.responder(), 1),
+        cfg.responder().with_certs(&chain, 1),
         crypto,
         Box::new(pqike_crypto::DeterministicRandom::new(seed + 1)),
     );

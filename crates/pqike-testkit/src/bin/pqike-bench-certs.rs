@@ -11,7 +11,7 @@
 //! ```
 use pqike_crypto::pkigen::{generate_chain, Chain, ChainSpec, EndEntitySpec, KeyType};
 use pqike_crypto::{CryptoProvider, SystemRandom};
-use pqike_proto::{AuthConfig, EndpointConfig, Event};
+use pqike_proto::{EndpointConfig, Event};
 use pqike_testkit::config::{PskPair, SideConfig};
 use pqike_testkit::driver::{endpoint, provider, Pair, Side};
 use std::sync::Arc;
@@ -34,37 +34,14 @@ fn chain(kt: KeyType) -> Chain {
     generate_chain(&spec).expect("test PKI")
 }
 
-fn with_certs(mut side: SideConfig, chain: &Chain, idx: usize) -> SideConfig {
-    let ee = &chain.end_entities[idx];
-    let key = pqike_crypto::pki::load_private_key_pem(ee.key_pem.as_bytes()).expect("key");
-    let c = &mut side.connections[0];
-    c.local.auth = AuthConfig::PubKey {
-        cert: Some(ee.cert_der.clone()),
-        intermediates: chain
-            .intermediates
-            .iter()
-            .map(|i| i.cert_der.clone())
-            .collect(),
-        key: Some(key),
-        cacerts: vec![],
-    };
-    c.remote.auth = AuthConfig::PubKey {
-        cert: None,
-        intermediates: vec![],
-        key: None,
-        cacerts: vec![chain.root.cert_der.clone()],
-    };
-    side
-}
-
 impl Prepared {
     fn new(key: Option<KeyType>) -> Prepared {
         let cfg = PskPair::new(HYBRID);
         let (mut i, mut r) = (cfg.initiator(), cfg.responder());
         if let Some(kt) = key {
             let ch = chain(kt);
-            i = with_certs(i, &ch, 0);
-            r = with_certs(r, &ch, 1);
+            i = i.with_certs(&ch, 0);
+            r = r.with_certs(&ch, 1);
         }
         Prepared {
             initiator: i,
