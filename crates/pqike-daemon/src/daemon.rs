@@ -514,7 +514,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
             addrs.push(SocketAddr::new(*ip, e.nat_port));
         }
     }
-    let sockets = Sockets::bind(&addrs).await.map_err(|e| e.to_string())?;
+    let mut sockets = Sockets::bind(&addrs).await.map_err(|e| e.to_string())?;
     info!(
         "pqiked {} listening on {}",
         env!("CARGO_PKG_VERSION"),
@@ -529,7 +529,13 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     // The userspace data plane reads the NAT-T sockets itself (ESP and IKE share port 4500,
     // RFC 3948) and forwards IKE to this channel.
     let dataplane = if cfg.dataplane.backend == crate::dataplane::Backend::Userspace {
-        let fds = sockets.dup_port(e.nat_port).map_err(|e| e.to_string())?;
+        let fds = if e.nat_port != e.ike_port {
+            sockets.hand_over(e.nat_port)
+        } else {
+            // One port for IKE and ESP: the runtime keeps reading it too.
+            sockets.dup_port(e.nat_port)
+        }
+        .map_err(|e| e.to_string())?;
         crate::dataplane::Dataplane::new(cfg.dataplane.clone(), fds, dgram_tx.clone())
     } else {
         crate::dataplane::Dataplane::new(cfg.dataplane.clone(), Vec::new(), dgram_tx.clone())

@@ -22,7 +22,15 @@ pub struct Datagram {
 /// The bound UDP sockets of one node.
 #[derive(Clone, Default)]
 pub struct Sockets {
-    socks: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    socks: Vec<(SocketAddr, Sock)>,
+}
+
+/// One bound socket: registered with the tokio reactor, or (once its receive side belongs to
+/// the data plane, [`Sockets::hand_over`]) a plain non-blocking socket that IKE only sends on.
+#[derive(Clone)]
+enum Sock {
+    Async(Arc<UdpSocket>),
+    Plain(Arc<std::net::UdpSocket>),
 }
 
 impl Sockets {
@@ -35,7 +43,7 @@ impl Sockets {
             })?;
             let sock = UdpSocket::from_std(std_sock)?;
             let local = sock.local_addr()?;
-            socks.push((local, Arc::new(sock)));
+            socks.push((local, Sock::Async(Arc::new(sock))));
         }
         Ok(Sockets { socks })
     }
@@ -57,8 +65,42 @@ impl Sockets {
         self.socks
             .iter()
             .filter(|(a, _)| a.port() == port)
-            .map(|(a, s)| Ok((*a, s.as_fd().try_clone_to_owned()?)))
+            .map(|(a, s)| {
+                let fd = match s {
+                    Sock::Async(s) => s.as_fd().try_clone_to_owned()?,
+                    Sock::Plain(s) => s.as_fd().try_clone_to_owned()?,
+                };
+                Ok((*a, fd))
+            })
             .collect()
+    }
+
+    /// Like [`Sockets::dup_port`], and take the sockets on `port` out of the tokio reactor: the
+    /// data plane then owns their receive side, and IKE only sends on them. Why: the data
+    /// plane's ESP leaves through the same socket, and every send completion makes the kernel
+    /// report the socket writable (`sk_write_space`); registered with epoll (mio registers
+    /// read and write interest), that woke a runtime thread thousands of times per second
+    /// under load, for nothing.
+    pub fn hand_over(
+        &mut self,
+        port: u16,
+    ) -> std::io::Result<Vec<(SocketAddr, std::os::fd::OwnedFd)>> {
+        // On an error the daemon stops, so a half-rebuilt list does not matter.
+        for (a, s) in std::mem::take(&mut self.socks) {
+            let s = match s {
+                Sock::Async(arc) if a.port() == port => {
+                    // Only `bind` holds a reference yet: hand over before cloning `Sockets`.
+                    let sock = Arc::try_unwrap(arc).map_err(|_| {
+                        std::io::Error::other(format!("socket {a} is shared, cannot hand it over"))
+                    })?;
+                    // Deregisters it from the reactor; the socket stays non-blocking.
+                    Sock::Plain(Arc::new(sock.into_std()?))
+                }
+                other => other,
+            };
+            self.socks.push((a, s));
+        }
+        self.dup_port(port)
     }
 
     /// Like [`Sockets::spawn_receivers`], for the sockets whose local address passes `keep`.
@@ -69,6 +111,10 @@ impl Sockets {
         keep: impl Fn(&SocketAddr) -> bool,
     ) {
         for (local, sock) in self.socks.iter().filter(|(a, _)| keep(a)) {
+            let Sock::Async(sock) = sock else {
+                tracing::debug!("{local}: its receive side belongs to the data plane");
+                continue;
+            };
             let (local, sock, tx) = (*local, sock.clone(), tx.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65_536];
@@ -97,7 +143,7 @@ impl Sockets {
 
     /// The socket for a transmit's local address: an exact match, else one bound to the
     /// wildcard address of the same family and port, else any of the same family and port.
-    fn socket_for(&self, local: SocketAddr) -> Option<&Arc<UdpSocket>> {
+    fn socket_for(&self, local: SocketAddr) -> Option<&Sock> {
         let same_port = |a: &SocketAddr| a.port() == local.port() && a.is_ipv4() == local.is_ipv4();
         self.socks
             .iter()
@@ -115,7 +161,11 @@ impl Sockets {
     pub async fn send(&self, t: &Transmit) {
         match self.socket_for(t.local) {
             Some(s) => {
-                if let Err(e) = s.send_to(&t.payload, t.remote).await {
+                let sent = match s {
+                    Sock::Async(s) => s.send_to(&t.payload, t.remote).await.map(|_| ()),
+                    Sock::Plain(s) => send_plain(s, &t.payload, t.remote).await,
+                };
+                if let Err(e) = sent {
                     tracing::warn!(
                         "send {} -> {} ({} bytes): {e}",
                         t.local,
@@ -129,6 +179,27 @@ impl Sockets {
                 t.local,
                 t.remote
             ),
+        }
+    }
+}
+
+/// Send on a socket outside the reactor: a full send buffer (the data plane's ESP shares it)
+/// is waited out in short sleeps, for at most ~100 ms; IKE retransmits beyond that.
+async fn send_plain(
+    s: &std::net::UdpSocket,
+    payload: &[u8],
+    remote: SocketAddr,
+) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match s.send_to(payload, remote) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

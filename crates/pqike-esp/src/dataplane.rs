@@ -16,6 +16,30 @@ use tracing::debug;
 /// ICV 32. An output buffer of `inner.len() + MAX_OVERHEAD` always suffices.
 pub const MAX_OVERHEAD: usize = ESP_HDR + 16 + 15 + 2 + 32;
 
+/// Octets to leave in front of an inner packet for [`DataPlane::encapsulate_in_place`]: the
+/// ESP header and the largest IV (AES-CBC's 16).
+pub const IN_PLACE_HEADROOM: usize = ESP_HDR + 16;
+
+/// What the SPD lookup chose for one outbound packet.
+struct Selected {
+    /// The SA (its key in the SAD).
+    key: u32,
+    /// The part of the inner packet ESP carries.
+    payload: std::ops::Range<usize>,
+    next_header: u8,
+    iv_len: usize,
+    align: usize,
+    icv_len: usize,
+}
+
+impl Selected {
+    /// Octets of the ESP packet: header, IV, payload padded with the trailer, ICV.
+    fn total(&self) -> usize {
+        let padded = (self.payload.len() + 2).div_ceil(self.align) * self.align;
+        ESP_HDR + self.iv_len + padded + self.icv_len
+    }
+}
+
 /// Soft expiry this many packets before a 32-bit sequence number space runs out, so that the
 /// engine can rekey before RFC 4303 §3.3.3 forces the SA to stop.
 const SEQ_SOFT_MARGIN: u64 = 1 << 26;
@@ -340,6 +364,47 @@ impl DataPlane {
         inner: &[u8],
         out: &'a mut [u8],
     ) -> Result<Encapsulated<'a>, EncapError> {
+        let sel = self.select_outbound(inner)?;
+        let payload = &inner[sel.payload.clone()];
+        let body = ESP_HDR + sel.iv_len;
+        let Some(dst) = out.get_mut(body..body + payload.len()) else {
+            return Err(EncapError::BufferTooSmall {
+                needed: sel.total(),
+            });
+        };
+        dst.copy_from_slice(payload);
+        self.seal_outbound(&sel, out, 0)
+    }
+
+    /// Like [`DataPlane::encapsulate`] for an inner packet the caller already placed at
+    /// `buf[at..at + len]`, so that no copy is needed: the ESP header and IV go in front of
+    /// it (leave [`IN_PLACE_HEADROOM`] octets there), padding and ICV behind it (leave
+    /// [`MAX_OVERHEAD`] minus the headroom). The returned packet is a part of `buf`; in
+    /// transport mode it starts inside the inner packet's IP header, which ESP replaces.
+    /// On an error other than a too small buffer, `buf[at..at + len]` is unchanged.
+    pub fn encapsulate_in_place<'a>(
+        &mut self,
+        buf: &'a mut [u8],
+        at: usize,
+        len: usize,
+    ) -> Result<Encapsulated<'a>, EncapError> {
+        let Some(inner) = buf.get(at..at.saturating_add(len)) else {
+            return Err(EncapError::BufferTooSmall {
+                needed: at.saturating_add(len).saturating_add(MAX_OVERHEAD),
+            });
+        };
+        let sel = self.select_outbound(inner)?;
+        let Some(start) = (at + sel.payload.start).checked_sub(ESP_HDR + sel.iv_len) else {
+            return Err(EncapError::BufferTooSmall {
+                needed: IN_PLACE_HEADROOM + len + MAX_OVERHEAD,
+            });
+        };
+        self.seal_outbound(&sel, buf, start)
+    }
+
+    /// The SPD lookup (RFC 4301 §5.1): the active SA whose selectors match `inner`, what of
+    /// `inner` it carries and with which Next Header.
+    fn select_outbound(&mut self, inner: &[u8]) -> Result<Selected, EncapError> {
         let Some((f, l4_off)) = flow::parse_ip(inner) else {
             self.counters.malformed_inner += 1;
             debug!(
@@ -388,7 +453,7 @@ impl DataPlane {
                 chosen = Some(spi);
             }
         }
-        let Some(sa) = chosen.and_then(|s| self.sas.get_mut(&s)) else {
+        let Some((key, sa)) = chosen.and_then(|s| self.sas.get(&s).map(|sa| (s, sa))) else {
             if let Some(spi_out) = expired {
                 return Err(EncapError::Expired { spi_out });
             }
@@ -400,16 +465,37 @@ impl DataPlane {
         let ip_len = flow::ip_len(inner).unwrap_or(inner.len());
         let (payload, next_header) = match sa.mode {
             Mode::Tunnel => (
-                &inner[..ip_len],
+                0..ip_len,
                 if inner[0] >> 4 == 4 {
                     proto::IPV4_IN_IP
                 } else {
                     proto::IPV6_IN_IP
                 },
             ),
-            Mode::Transport => (&inner[l4_off..ip_len], f.protocol),
+            Mode::Transport => (l4_off..ip_len, f.protocol),
         };
+        Ok(Selected {
+            key,
+            payload,
+            next_header,
+            iv_len: sa.out.iv_len(),
+            align: sa.out.align(),
+            icv_len: sa.out.icv_len(),
+        })
+    }
 
+    /// Completes the ESP packet whose payload (`sel.payload.len()` octets) is at
+    /// `buf[start + ESP_HDR + iv ..]`: header, padding, trailer, encryption, ICV, counters.
+    fn seal_outbound<'a>(
+        &mut self,
+        sel: &Selected,
+        buf: &'a mut [u8],
+        start: usize,
+    ) -> Result<Encapsulated<'a>, EncapError> {
+        let Some(sa) = self.sas.get_mut(&sel.key) else {
+            return Err(EncapError::NoPolicy); // selected just before: cannot happen
+        };
+        let payload_len = sel.payload.len();
         // RFC 4303 §3.3.3: without ESN the counter must not cycle; with ESN it is 64 bits.
         let limit = if sa.esn {
             u64::MAX
@@ -426,34 +512,32 @@ impl DataPlane {
             });
         }
 
-        let iv_len = sa.out.iv_len();
-        let align = sa.out.align();
-        let padded = (payload.len() + 2).div_ceil(align) * align;
-        let pad = padded - payload.len() - 2;
-        let body = ESP_HDR + iv_len;
-        let total = body + padded + sa.out.icv_len();
-        if out.len() < total {
-            return Err(EncapError::BufferTooSmall { needed: total });
+        let total = sel.total();
+        let body = ESP_HDR + sel.iv_len;
+        let pad = total - body - sel.icv_len - payload_len - 2;
+        if buf.len() < start + total {
+            return Err(EncapError::BufferTooSmall {
+                needed: start + total,
+            });
         }
         let seq = sa.seq_out + 1;
-        let pkt = &mut out[..total];
+        let pkt = &mut buf[start..start + total];
         pkt[..4].copy_from_slice(&sa.spi_out.to_be_bytes());
         pkt[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
-        let trailer = body + payload.len();
-        pkt[body..trailer].copy_from_slice(payload);
+        let trailer = body + payload_len;
         // RFC 4303 §2.4: padding bytes are 1, 2, 3, ...
         for (i, b) in pkt[trailer..trailer + pad].iter_mut().enumerate() {
             *b = (i + 1) as u8;
         }
         pkt[trailer + pad] = pad as u8;
-        pkt[trailer + pad + 1] = next_header;
+        pkt[trailer + pad + 1] = sel.next_header;
         if sa.out.seal(seq, sa.esn, pkt).is_err() {
             // Only reachable if aws-lc refuses a well-formed input; never send plaintext.
             return Err(EncapError::MalformedInner);
         }
         sa.seq_out = seq;
         sa.counters.packets_out += 1;
-        sa.counters.bytes_out += payload.len() as u64;
+        sa.counters.bytes_out += payload_len as u64;
         let (spi_in, spi_out, events) = (sa.spi_in, sa.spi_out, &mut self.events);
         sa.life.check_volume(&sa.counters, |kind, cause| {
             events.push_back(ExpiryEvent {
@@ -472,7 +556,7 @@ impl DataPlane {
             local: sa.local,
             remote: sa.remote,
             udp_encap: sa.udp_encap,
-            packet: &out[..total],
+            packet: &buf[start..start + total],
         })
     }
 
@@ -785,6 +869,64 @@ mod tests {
 
     fn gcm() -> (EncrAlg, IntegAlg) {
         (EncrAlg::AesGcm16 { key_bits: 128 }, IntegAlg::None)
+    }
+
+    /// The in-place path produces the same octets as the copying one (same keys, same
+    /// sequence numbers), in tunnel and transport mode, for every cipher family; the peer
+    /// decrypts them; a packet no SA carries leaves the buffer untouched.
+    #[test]
+    fn in_place_matches_copying_encapsulation() {
+        for mode in [Mode::Tunnel, Mode::Transport] {
+            for (encr, integ) in [
+                gcm(),
+                (EncrAlg::ChaCha20Poly1305, IntegAlg::None),
+                (EncrAlg::AesCbc { key_bits: 256 }, IntegAlg::HmacSha512_256),
+            ] {
+                let now = Instant::now();
+                let (mut a, b) = params(encr, integ, false, Lifetime::default());
+                a.mode = mode;
+                let b = SaParams { mode, ..b };
+                let (mut copy, mut in_place, mut peer) =
+                    (DataPlane::new(), DataPlane::new(), DataPlane::new());
+                copy.install(a.clone(), now).unwrap();
+                in_place.install(a, now).unwrap();
+                peer.install(b, now).unwrap();
+                for len in [20, 21, 100, 1400] {
+                    let inner = ip4([10, 1, 0, 1], [10, 2, 0, 1], len);
+                    let expect = enc(&mut copy, &inner);
+                    let mut buf = vec![0xeeu8; IN_PLACE_HEADROOM + len + MAX_OVERHEAD];
+                    buf[IN_PLACE_HEADROOM..IN_PLACE_HEADROOM + len].copy_from_slice(&inner);
+                    let got = in_place
+                        .encapsulate_in_place(&mut buf, IN_PLACE_HEADROOM, len)
+                        .unwrap()
+                        .packet
+                        .to_vec();
+                    assert_eq!(got, expect, "{mode:?} {encr:?} {len}");
+                    let mut p = got.clone();
+                    assert!(peer.decapsulate(&mut p).is_ok(), "{mode:?} {encr:?} {len}");
+                }
+                // No headroom: refused, nothing sent.
+                let inner = a_to_b();
+                let mut buf = inner.clone();
+                buf.resize(inner.len() + MAX_OVERHEAD, 0);
+                if mode == Mode::Tunnel {
+                    assert!(matches!(
+                        in_place.encapsulate_in_place(&mut buf, 0, inner.len()),
+                        Err(EncapError::BufferTooSmall { .. })
+                    ));
+                }
+                // No SA for it: the inner packet is left as it was (trap policies read it).
+                let stray = ip4([10, 9, 0, 1], [10, 8, 0, 1], 60);
+                let mut buf = vec![0u8; IN_PLACE_HEADROOM + 60 + MAX_OVERHEAD];
+                buf[IN_PLACE_HEADROOM..IN_PLACE_HEADROOM + 60].copy_from_slice(&stray);
+                let before = buf.clone();
+                assert!(matches!(
+                    in_place.encapsulate_in_place(&mut buf, IN_PLACE_HEADROOM, 60),
+                    Err(EncapError::NoPolicy)
+                ));
+                assert_eq!(buf, before);
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! The NAT-T sockets are the daemon's own (bound in [`crate::net`]); the data plane reads them
 //! on a thread of its own through a duplicated descriptor and passes IKE datagrams on to the
 //! engine's channel, so the port-4500 demultiplexing of RFC 3948 §2.2 happens exactly once.
-use super::Shared;
+use super::{gro, Shared};
 use crate::net::Datagram;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
@@ -13,9 +13,10 @@ use nix::sys::socket::{
     SockaddrStorage,
 };
 use pqike_esp::udp::{classify, NatTPayload};
-use pqike_esp::{DecapError, Decapsulated, Mode};
+use pqike_esp::{Decapsulated, Mode};
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -94,17 +95,19 @@ impl Sockets {
             .map(|(_, s)| s)
     }
 
-    /// Send `buf`, a run of ESP packets of `seg` octets each (the last may be shorter), from
-    /// `local` to `remote`. UDP: one GSO send; raw ESP: one send per packet.
+    /// Send `pkts`, a run of ESP packets of `seg` octets each (the last may be shorter),
+    /// from `local` to `remote`. UDP: one GSO send that gathers the packets (the kernel cuts
+    /// the concatenation at every `seg` octets, so each must be exactly that long but the
+    /// last); raw ESP: one send per packet.
     pub(crate) fn send_run(
         &self,
         local: SocketAddr,
         remote: SocketAddr,
         udp_encap: bool,
-        buf: &[u8],
+        pkts: &[IoSlice<'_>],
         seg: usize,
     ) {
-        if buf.is_empty() || seg == 0 {
+        if pkts.is_empty() || seg == 0 {
             return;
         }
         if udp_encap {
@@ -115,23 +118,23 @@ impl Sockets {
             let dst = SockaddrStorage::from(remote);
             let seg16 = seg as u16;
             let gso = [ControlMessage::UdpGsoSegments(&seg16)];
-            let cmsgs: &[ControlMessage] = if buf.len() > seg { &gso } else { &[] };
-            let iov = [IoSlice::new(buf)];
+            let cmsgs: &[ControlMessage] = if pkts.len() > 1 { &gso } else { &[] };
             loop {
-                match sendmsg(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), Some(&dst)) {
+                match sendmsg(sock.as_raw_fd(), pkts, cmsgs, MsgFlags::empty(), Some(&dst)) {
                     Ok(_) => return,
                     Err(nix::errno::Errno::EAGAIN) => wait(sock.as_fd(), PollFlags::POLLOUT),
                     Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) if buf.len() > seg && e == nix::errno::Errno::EIO => {
+                    Err(e) if pkts.len() > 1 && e == nix::errno::Errno::EIO => {
                         // No GSO for this route (e.g. a device without checksum offload):
                         // fall back to one datagram per packet.
-                        for p in buf.chunks(seg) {
+                        for p in pkts {
                             let _ = sock.send_to(p, remote);
                         }
                         return;
                     }
                     Err(e) => {
-                        debug!("ESP send {local} -> {remote} ({} bytes): {e}", buf.len());
+                        let bytes: usize = pkts.iter().map(|p| p.len()).sum();
+                        debug!("ESP send {local} -> {remote} ({bytes} bytes): {e}");
                         return;
                     }
                 }
@@ -147,7 +150,7 @@ impl Sockets {
                 return;
             };
             let dst = socket2::SockAddr::from(SocketAddr::new(remote.ip(), 0));
-            for p in buf.chunks(seg) {
+            for p in pkts {
                 loop {
                     match raw.send_to(p, &dst) {
                         Ok(_) => break,
@@ -215,104 +218,160 @@ pub(crate) fn spawn_receivers(shared: &Arc<Shared>, ike: mpsc::Sender<Datagram>)
     }
 }
 
-/// Decrypted packets waiting to be written to TUN, with the headroom the vnet header needs.
-pub(crate) struct TunBatch {
-    bufs: Vec<Vec<u8>>,
-    n: usize,
-    gro: tun_rs::GROTable,
+/// Size of the receive area: datagrams are read into it one after another, decrypted in
+/// place and written to TUN from there once the socket runs dry or the area is full.
+const RX_AREA: usize = 4 * GRO_BUF;
+/// Most packets held for one flush.
+const RX_MAX_PKTS: usize = 256;
+
+/// Decrypted packets waiting for their TUN write, where they were decrypted: consecutive TCP
+/// segments of a flow go out as one packet gathered from there ([`super::gro`]).
+pub(crate) struct RxBatch {
+    buf: Vec<u8>,
+    used: usize,
+    /// Transport-mode packets, rebuilt behind a new IP header (they cannot stay in place).
+    rebuilt: Vec<u8>,
+    rebuilt_used: usize,
+    /// The packets to write, in order: (in `rebuilt`, range).
+    pkts: Vec<(bool, Range<usize>)>,
+    groups: Vec<gro::Group>,
 }
 
-impl TunBatch {
-    pub(crate) fn new() -> TunBatch {
-        TunBatch {
-            bufs: (0..tun_rs::IDEAL_BATCH_SIZE)
-                .map(|_| Vec::with_capacity(GRO_BUF + tun_rs::VIRTIO_NET_HDR_LEN))
-                .collect(),
-            n: 0,
-            gro: tun_rs::GROTable::new(),
+impl RxBatch {
+    pub(crate) fn new() -> RxBatch {
+        RxBatch {
+            buf: vec![0; RX_AREA],
+            used: 0,
+            rebuilt: vec![0; RX_AREA],
+            rebuilt_used: 0,
+            pkts: Vec::with_capacity(RX_MAX_PKTS),
+            groups: Vec::with_capacity(RX_MAX_PKTS),
         }
     }
 
-    fn push(&mut self, pkt: &[u8]) -> bool {
-        let Some(b) = self.bufs.get_mut(self.n) else {
-            return false;
-        };
-        b.clear();
-        b.resize(tun_rs::VIRTIO_NET_HDR_LEN, 0);
-        b.extend_from_slice(pkt);
-        self.n += 1;
-        true
+    /// Whether the next read might not fit: write what is held first.
+    fn must_flush(&self) -> bool {
+        self.buf.len() - self.used < GRO_BUF || self.pkts.len() + GSO_MAX_SEGMENTS > RX_MAX_PKTS
     }
 
-    /// Transport mode: the payload behind an IP header rebuilt from the SA's outer addresses
-    /// (RFC 4303 §3.1.1; checksum fix-up for ESP-in-UDP, RFC 3948 §3.1.2).
-    fn push_transport(&mut self, inner: &pqike_esp::Inner<'_>) -> bool {
-        let Some(b) = self.bufs.get_mut(self.n) else {
-            return false;
-        };
-        let hl = pqike_esp::transport::ip_header_len(inner.outer_src);
-        b.clear();
-        b.resize(tun_rs::VIRTIO_NET_HDR_LEN + hl + inner.data.len(), 0);
-        match pqike_esp::transport::build_ip_packet(inner, &mut b[tun_rs::VIRTIO_NET_HDR_LEN..]) {
-            Some(_) => {
-                self.n += 1;
-                true
+    /// Where the next datagram is read to (at least [`GRO_BUF`] octets after a flush).
+    fn area(&mut self) -> &mut [u8] {
+        let end = (self.used + GRO_BUF).min(self.buf.len());
+        &mut self.buf[self.used..end]
+    }
+
+    /// The octets just read into [`RxBatch::area`].
+    fn read(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[self.used + range.start..self.used + range.end]
+    }
+
+    /// Decapsulate `range` of what was just read (errors are counted by the core and logged
+    /// there); keep the packet for the next flush.
+    fn decap(&mut self, dp: &mut pqike_esp::DataPlane, range: Range<usize>) {
+        let base = self.buf.as_ptr() as usize;
+        let at = self.used + range.start..self.used + range.end;
+        match dp.decapsulate(&mut self.buf[at]) {
+            Ok(Decapsulated::Packet(inner)) if inner.mode == Mode::Tunnel => {
+                let start = inner.data.as_ptr() as usize - base;
+                self.pkts.push((false, start..start + inner.data.len()));
             }
-            None => {
-                debug!(
-                    "ESP in: transport-mode packet on SPI {:08x} cannot be rebuilt, dropped",
-                    inner.spi
-                );
-                false
+            Ok(Decapsulated::Packet(inner)) => {
+                // Transport mode: the payload behind an IP header rebuilt from the SA's outer
+                // addresses (RFC 4303 §3.1.1; checksum fix-up for ESP-in-UDP, RFC 3948
+                // §3.1.2).
+                let out = &mut self.rebuilt[self.rebuilt_used..];
+                match pqike_esp::transport::build_ip_packet(&inner, out) {
+                    Some(n) => {
+                        let r = self.rebuilt_used..self.rebuilt_used + n;
+                        self.rebuilt_used += n;
+                        self.pkts.push((true, r));
+                    }
+                    None => debug!(
+                        "ESP in: transport-mode packet on SPI {:08x} cannot be rebuilt, dropped",
+                        inner.spi
+                    ),
+                }
             }
+            Ok(Decapsulated::Dummy { .. }) => {}
+            Err(_) => {}
         }
     }
 
-    fn full(&self) -> bool {
-        self.n == self.bufs.len()
+    /// `len` octets were read into the area and handled: keep them until the flush.
+    fn commit(&mut self, len: usize) {
+        self.used += len;
     }
 
-    /// Write the batch (TCP segments coalesced by GRO when the device has offloads).
+    /// Write the held packets to TUN: merged runs of TCP segments (when the device takes vnet
+    /// headers), everything else one write each, in arrival order.
     fn flush(&mut self, shared: &Shared) {
-        if self.n == 0 {
-            return;
-        }
-        if let Some(tun) = shared.tun.get() {
-            if let Err(e) = tun.send_multiple(
-                &mut self.gro,
-                &mut self.bufs[..self.n],
-                tun_rs::VIRTIO_NET_HDR_LEN,
-            ) {
-                debug!("TUN write: {e}");
+        let RxBatch {
+            buf,
+            rebuilt,
+            pkts,
+            groups,
+            ..
+        } = self;
+        if let (Some(tun), false) = (shared.tun.get(), pkts.is_empty()) {
+            let mut slices: [&[u8]; RX_MAX_PKTS] = [&[]; RX_MAX_PKTS];
+            for (s, (in_rebuilt, r)) in slices.iter_mut().zip(pkts.iter()) {
+                *s = if *in_rebuilt {
+                    &rebuilt[r.clone()]
+                } else {
+                    &buf[r.clone()]
+                };
+            }
+            let slices = &slices[..pkts.len().min(RX_MAX_PKTS)];
+            let vnet = tun.tcp_gso();
+            if vnet {
+                gro::plan(slices, groups);
+            } else {
+                groups.clear();
+                groups.extend((0..slices.len()).map(|first| gro::Group { first, count: 1 }));
+            }
+            for g in groups.iter() {
+                let mut hdr = [0u8; gro::HEADER_ROOM];
+                let mut iov = [IoSlice::new(&[]); gro::MAX_SEGMENTS + 1];
+                let n = if g.count == 1 {
+                    let p = slices[g.first];
+                    if vnet {
+                        iov[0] = IoSlice::new(&gro::PLAIN_HDR);
+                        iov[1] = IoSlice::new(p);
+                        2
+                    } else {
+                        iov[0] = IoSlice::new(p);
+                        1
+                    }
+                } else {
+                    let h = gro::merged_header(slices, *g, &mut hdr);
+                    iov[0] = IoSlice::new(&hdr[..h]);
+                    for (v, p) in iov[1..].iter_mut().zip(&slices[g.first..g.first + g.count]) {
+                        *v = IoSlice::new(&p[gro::payload_range(p)]);
+                    }
+                    g.count + 1
+                };
+                if let Err(e) = nix::sys::uio::writev(tun.as_fd(), &iov[..n]) {
+                    debug!("TUN write: {e}");
+                }
             }
         }
-        self.n = 0;
-    }
-}
-
-/// Decapsulate one ESP packet into the batch (errors are counted by the core and logged there).
-fn decap_into(dp: &mut pqike_esp::DataPlane, pkt: &mut [u8], batch: &mut TunBatch) {
-    match dp.decapsulate(pkt) {
-        Ok(Decapsulated::Packet(inner)) if inner.mode == Mode::Tunnel => {
-            batch.push(inner.data);
-        }
-        Ok(Decapsulated::Packet(inner)) => {
-            batch.push_transport(&inner);
-        }
-        Ok(Decapsulated::Dummy { .. }) => {}
-        Err(DecapError::UnknownSpi { .. }) | Err(_) => {}
+        pkts.clear();
+        self.used = 0;
+        self.rebuilt_used = 0;
     }
 }
 
 fn udp_rx(shared: Arc<Shared>, idx: usize, ike: mpsc::Sender<Datagram>) {
     let (local, sock) = &shared.sockets.nat[idx];
     let local = *local;
-    let mut buf = vec![0u8; GRO_BUF];
     let mut cmsg = nix::cmsg_space!(i32);
-    let mut batch = TunBatch::new();
+    let mut batch = RxBatch::new();
     loop {
+        if batch.must_flush() {
+            batch.flush(&shared);
+        }
         let (len, seg, remote) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut iov = [IoSliceMut::new(batch.area())];
             match recvmsg::<SockaddrStorage>(
                 sock.as_raw_fd(),
                 &mut iov,
@@ -352,23 +411,21 @@ fn udp_rx(shared: Arc<Shared>, idx: usize, ike: mpsc::Sender<Datagram>) {
             }
         };
         let Some(remote) = remote else { continue };
-        let seg = if seg == 0 { len } else { seg };
+        let seg = if seg == 0 { len } else { seg }.max(1);
         let mut dp = None;
-        for chunk in buf[..len].chunks_mut(seg.max(1)) {
-            match classify(chunk) {
+        for start in (0..len).step_by(seg) {
+            let chunk = start..(start + seg).min(len);
+            match classify(batch.read(chunk.clone())) {
                 NatTPayload::Esp => {
                     let dp = dp.get_or_insert_with(|| shared.lock());
-                    decap_into(dp, chunk, &mut batch);
-                    if batch.full() {
-                        batch.flush(&shared);
-                    }
+                    batch.decap(dp, chunk);
                 }
                 NatTPayload::Ike => {
                     let d = Datagram {
                         node: 0,
                         local,
                         remote,
-                        data: chunk.to_vec(),
+                        data: batch.read(chunk).to_vec(),
                     };
                     if ike.blocking_send(d).is_err() {
                         return; // the engine is gone
@@ -382,6 +439,7 @@ fn udp_rx(shared: Arc<Shared>, idx: usize, ike: mpsc::Sender<Datagram>) {
             }
         }
         drop(dp);
+        batch.commit(len);
     }
 }
 
@@ -392,10 +450,12 @@ fn raw_rx(shared: Arc<Shared>, v6: bool) {
         shared.sockets.raw4.as_ref()
     };
     let Some(sock) = sock else { return };
-    let mut buf = vec![0u8; GRO_BUF];
-    let mut batch = TunBatch::new();
+    let mut batch = RxBatch::new();
     loop {
-        let n = match std::io::Read::read(&mut &*sock, &mut buf) {
+        if batch.must_flush() {
+            batch.flush(&shared);
+        }
+        let n = match std::io::Read::read(&mut &*sock, batch.area()) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 batch.flush(&shared);
@@ -413,19 +473,15 @@ fn raw_rx(shared: Arc<Shared>, v6: bool) {
         let off = if v6 {
             0
         } else {
-            match buf.first() {
+            match batch.read(0..n).first() {
                 Some(b) => usize::from(b & 0x0f) * 4,
                 None => continue,
             }
         };
-        if n <= off {
-            continue;
+        if n > off {
+            let mut dp = shared.lock();
+            batch.decap(&mut dp, off..n);
         }
-        let mut dp = shared.lock();
-        decap_into(&mut dp, &mut buf[off..n], &mut batch);
-        drop(dp);
-        if batch.full() {
-            batch.flush(&shared);
-        }
+        batch.commit(n);
     }
 }

@@ -27,6 +27,7 @@
 //! ([`Dataplane::take_acquires`]). A remote-access client's virtual IPs
 //! ([`Dataplane::add_vip`]) go on the TUN device and become the `src` of its connection's
 //! routes.
+mod gro;
 pub mod io;
 pub mod routes;
 pub mod trap;

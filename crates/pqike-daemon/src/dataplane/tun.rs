@@ -1,9 +1,10 @@
 //! The TUN device and the outbound worker: read IP packets (TCP super-packets split per MSS by
-//! the vnet-header GSO helper), encrypt each with the SA the SPD selects, and send runs of
-//! equal-sized ESP packets with one UDP GSO system call.
+//! the vnet-header GSO helper), encrypt each in place with the SA the SPD selects, and send
+//! runs of equal-sized ESP packets with one UDP GSO system call.
 use super::io::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use super::Shared;
-use pqike_esp::{EncapError, MAX_OVERHEAD};
+use pqike_esp::{EncapError, IN_PLACE_HEADROOM, MAX_OVERHEAD};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tracing::{debug, info};
@@ -43,11 +44,12 @@ pub(crate) fn create(
     Ok(devs)
 }
 
-/// One run of ESP packets for [`super::io::Sockets::send_run`].
+/// One run of ESP packets for [`super::io::Sockets::send_run`]: `pkts[first..first + count]`.
 #[derive(Clone, Copy)]
 struct Run {
-    start: usize,
-    end: usize,
+    first: usize,
+    count: usize,
+    bytes: usize,
     seg: usize,
     local: SocketAddr,
     remote: SocketAddr,
@@ -56,20 +58,26 @@ struct Run {
 }
 
 /// Outbound worker for one TUN queue.
+///
+/// Each packet of a batch gets a slot `headroom | inner packet | padding and ICV room`: the
+/// GSO split writes the inner packets behind the headroom, ESP is built around them in place
+/// ([`pqike_esp::DataPlane::encapsulate_in_place`]), and the kernel gathers a run's packets
+/// from their slots (one iovec each) into one UDP GSO send: no copy in userspace between the
+/// TUN read and the send.
 pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: usize) {
-    let seg_cap = mtu + 64;
+    let inner_cap = (mtu + 64).max(2048);
+    let slot = IN_PLACE_HEADROOM + inner_cap + MAX_OVERHEAD;
     let mut orig = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_536];
-    let mut bufs: Vec<Vec<u8>> = (0..tun_rs::IDEAL_BATCH_SIZE)
-        .map(|_| vec![0u8; seg_cap.max(2048)])
-        .collect();
+    let mut slots = vec![0u8; tun_rs::IDEAL_BATCH_SIZE * slot];
+    let mut bufs: Vec<&mut [u8]> = slots.chunks_mut(slot).collect();
     let mut sizes = vec![0usize; bufs.len()];
-    let cap = bufs.len() * (seg_cap + MAX_OVERHEAD);
-    let mut out = vec![0u8; cap];
+    // Per packet sent: (slot, start, end) of its ESP packet.
+    let mut pkts: Vec<(usize, usize, usize)> = Vec::with_capacity(bufs.len());
     let mut runs: Vec<Run> = Vec::with_capacity(bufs.len());
     // Packets no SA carries, for the trap policies (super::trap).
     let mut unsent: Vec<usize> = Vec::new();
     loop {
-        let n = match dev.recv_multiple(&mut orig, &mut bufs, &mut sizes, 0) {
+        let n = match dev.recv_multiple(&mut orig, &mut bufs, &mut sizes, IN_PLACE_HEADROOM) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -80,17 +88,14 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
                 continue;
             }
         };
+        pkts.clear();
         runs.clear();
         unsent.clear();
-        let mut cur = 0usize;
         {
             let mut dp = shared.lock();
-            for (i, (b, &len)) in bufs.iter().zip(&sizes).take(n).enumerate() {
-                let room = len + MAX_OVERHEAD;
-                if cur + room > out.len() {
-                    break; // cannot happen with the sizes above; drop the rest rather than grow
-                }
-                let e = match dp.encapsulate(&b[..len], &mut out[cur..cur + room]) {
+            for (i, (b, &len)) in bufs.iter_mut().zip(&sizes).take(n).enumerate() {
+                let base = b.as_ptr() as usize;
+                let e = match dp.encapsulate_in_place(b, IN_PLACE_HEADROOM, len) {
                     Ok(e) => e,
                     Err(EncapError::NoPolicy) => {
                         unsent.push(i);
@@ -103,25 +108,27 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
                     }
                 };
                 let plen = e.packet.len();
+                let start = e.packet.as_ptr() as usize - base;
                 let joins = runs.last().is_some_and(|r| {
                     !r.closed
                         && r.local == e.local
                         && r.remote == e.remote
                         && r.udp_encap == e.udp_encap
-                        && r.end == cur
                         && plen <= r.seg
-                        && (r.end - r.start) / r.seg < GSO_MAX_SEGMENTS
-                        && r.end + plen - r.start <= GSO_MAX_BYTES
+                        && r.count < GSO_MAX_SEGMENTS
+                        && r.bytes + plen <= GSO_MAX_BYTES
                 });
                 if joins {
                     let r = runs.last_mut().expect("checked");
-                    r.end += plen;
+                    r.count += 1;
+                    r.bytes += plen;
                     // A shorter packet may only end a GSO run.
                     r.closed = plen < r.seg;
                 } else {
                     runs.push(Run {
-                        start: cur,
-                        end: cur + plen,
+                        first: pkts.len(),
+                        count: 1,
+                        bytes: plen,
                         seg: plen,
                         local: e.local,
                         remote: e.remote,
@@ -129,13 +136,17 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
                         closed: false,
                     });
                 }
-                cur += plen;
+                pkts.push((i, start, start + plen));
             }
         }
+        let mut iov = [IoSlice::new(&[]); GSO_MAX_SEGMENTS];
         for r in &runs {
+            for (v, &(i, a, z)) in iov.iter_mut().zip(&pkts[r.first..r.first + r.count]) {
+                *v = IoSlice::new(&bufs[i][a..z]);
+            }
             shared
                 .sockets
-                .send_run(r.local, r.remote, r.udp_encap, &out[r.start..r.end], r.seg);
+                .send_run(r.local, r.remote, r.udp_encap, &iov[..r.count], r.seg);
         }
         if !unsent.is_empty() {
             trap_check(&shared, &bufs, &sizes, &unsent);
@@ -145,13 +156,14 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
 
 /// Packets without SA: those matching a trap policy are dropped and may send an acquire to
 /// the event loop (super::trap). Outside the data-plane lock, after the batch went out.
-fn trap_check(shared: &Shared, bufs: &[Vec<u8>], sizes: &[usize], unsent: &[usize]) {
+fn trap_check(shared: &Shared, bufs: &[&mut [u8]], sizes: &[usize], unsent: &[usize]) {
     let now = std::time::Instant::now();
     let mut acquires = Vec::new();
     {
         let mut traps = shared.traps();
         for &i in unsent {
-            if let Some(a) = traps.packet(bufs[i].get(..sizes[i]).unwrap_or_default(), now) {
+            let inner = bufs[i].get(IN_PLACE_HEADROOM..IN_PLACE_HEADROOM + sizes[i]);
+            if let Some(a) = traps.packet(inner.unwrap_or_default(), now) {
                 acquires.push(a);
             }
         }
