@@ -249,6 +249,10 @@ impl RxBatch {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.pkts.is_empty()
+    }
+
     /// Whether the next read might not fit: write what is held first.
     fn must_flush(&self) -> bool {
         self.buf.len() - self.used < GRO_BUF || self.pkts.len() + GSO_MAX_SEGMENTS > RX_MAX_PKTS
@@ -398,8 +402,14 @@ fn udp_rx(shared: Arc<Shared>, idx: usize, ike: mpsc::Sender<Datagram>) {
                     (m.bytes, seg, remote)
                 }
                 Err(nix::errno::Errno::EAGAIN) => {
-                    batch.flush(&shared);
-                    wait(sock.as_fd(), PollFlags::POLLIN);
+                    // Dry: write what is held, then look again before sleeping. Writing to
+                    // TUN runs the inner TCP in this thread, during which the next datagrams
+                    // usually arrive; reading them at once saves a sleep and a wake-up.
+                    if batch.is_empty() {
+                        wait(sock.as_fd(), PollFlags::POLLIN);
+                    } else {
+                        batch.flush(&shared);
+                    }
                     continue;
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -458,8 +468,12 @@ fn raw_rx(shared: Arc<Shared>, v6: bool) {
         let n = match std::io::Read::read(&mut &*sock, batch.area()) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                batch.flush(&shared);
-                wait(sock.as_fd(), PollFlags::POLLIN);
+                // As in udp_rx: write what is held, look again before sleeping.
+                if batch.is_empty() {
+                    wait(sock.as_fd(), PollFlags::POLLIN);
+                } else {
+                    batch.flush(&shared);
+                }
                 continue;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
