@@ -1,7 +1,12 @@
 #!/bin/bash
 # scripts/bench-esp.sh - ESP throughput through the tunnel, in the namespace lab.
 #
-#   sudo scripts/bench-esp.sh [PAIR...]      PAIR: pq-pq | pq-ss61 | ss61-ss61 (default: all)
+#   sudo scripts/bench-esp.sh [PAIR...]      PAIR: pq-pq-encap | pq-pq | pq-ss61 | ss61-ss61
+#                                             (default: all four)
+#
+# pq-pq-encap: pqiked <-> pqiked with `encap = true` on the connection (ESP-in-UDP negotiated
+# without a NAT, RFC 7296 §2.23, like strongSwan's `encap`), which buys UDP GSO/GRO batching;
+# pq-pq: the same with plain ESP (IP protocol 50, no batching in the kernel for raw sockets).
 #
 # Per pair: lab/netns.sh pair (veth, MTU 1500), side A initiates, then through the tunnel
 # (198.51.100.1 in A -> 203.0.113.1 in B):
@@ -19,7 +24,7 @@ LAB="$REPO/lab"
 [ "$(id -u)" = 0 ] || { echo "bench-esp: needs root (network namespaces)"; exit 1; }
 command -v iperf3 >/dev/null || { echo "bench-esp: iperf3 missing (scripts/setup.sh)"; exit 1; }
 
-PAIRS=("$@"); [ ${#PAIRS[@]} -gt 0 ] || PAIRS=(pq-pq pq-ss61 ss61-ss61)
+PAIRS=("$@"); [ ${#PAIRS[@]} -gt 0 ] || PAIRS=(pq-pq-encap pq-pq pq-ss61 ss61-ss61)
 T=${BENCH_TIME:-10}
 export ESP=${ESP:-aes256gcm16}
 export PROPOSALS=${PROPOSALS:-aes256gcm16-prfsha384-x25519}
@@ -60,17 +65,27 @@ run_pair() {
     local pair=$1 ka kb
     case "$pair" in
         pq-pq) ka=pq kb=pq ;;
+        pq-pq-encap) ka=pq kb=pq ;;
         pq-ss61) ka=pq kb=ss61 ;;
         ss61-ss61) ka=ss61 kb=ss61 ;;
         *) echo "unknown pair $pair" >&2; return 1 ;;
     esac
+    local conn_extra=${PQIKED_CONN_EXTRA:-}
+    [ "$pair" = pq-pq-encap ] && conn_extra="encap = true${conn_extra:+
+$conn_extra}"
     stop_all
     "$LAB/netns.sh" up "$NS" > /dev/null || return 1
-    start_side "$ka" a > "$OUT/$pair.start.log" 2>&1 || { echo "$pair: side A did not start" >&2; return 1; }
-    start_side "$kb" b >> "$OUT/$pair.start.log" 2>&1 || { echo "$pair: side B did not start" >&2; return 1; }
+    PQIKED_CONN_EXTRA=$conn_extra start_side "$ka" a > "$OUT/$pair.start.log" 2>&1 || { echo "$pair: side A did not start" >&2; return 1; }
+    PQIKED_CONN_EXTRA=$conn_extra start_side "$kb" b >> "$OUT/$pair.start.log" 2>&1 || { echo "$pair: side B did not start" >&2; return 1; }
     if [ "$ka" = pq ]; then timeout 30 "$LAB/pqiked.sh" ba ctl up lab > /dev/null 2>&1
     else "$LAB/strongswan.sh" ba swanctl --initiate --ike lab --child net --timeout 30 > /dev/null 2>&1; fi
     wait_for 10 established "$ka" || { echo "$pair: no tunnel" >&2; return 1; }
+    if [ "$ka" = pq ] && [ "$kb" = pq ]; then
+        # The two pq-pq rows differ only in the encapsulation: make sure it is the intended one.
+        local want=False; [ "$pair" = pq-pq-encap ] && want=True
+        "$LAB/pqiked.sh" ba ctl status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if str(d["ike_sas"][0]["nat"]) == sys.argv[1] else 1)' "$want" \
+            || { echo "$pair: ESP-in-UDP is not what was asked for (want nat=$want)" >&2; return 1; }
+    fi
     sleep 1
     local A="ip netns exec ${NS}A" B="ip netns exec ${NS}B"
     $A ping -c 3 -W 2 -I 198.51.100.1 203.0.113.1 > /dev/null || { echo "$pair: no ping through the tunnel" >&2; return 1; }
