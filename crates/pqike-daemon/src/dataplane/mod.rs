@@ -11,11 +11,16 @@
 //! The daemon's event loop calls [`Dataplane::install`] / [`Dataplane::remove`] for the
 //! engine's `InstallChildSa` / `RemoveChildSa` events and [`Dataplane::tick`] once a second
 //! (expiry events back to the engine, NAT keepalives). Packets never touch the event loop:
-//! * outbound thread per TUN queue ([`tun`]): TUN read (GSO super-packets split per MSS) ->
-//!   `encapsulate` -> UDP GSO send (runs of equal-sized ESP packets) or raw ESP;
+//! * outbound thread per TUN queue ([`tun`]): TUN read (GSO super-packets split per MSS, each
+//!   segment behind ESP headroom) -> `encapsulate_in_place` -> one UDP GSO `sendmsg` gathering
+//!   a run of equal-sized ESP packets, or raw ESP;
 //! * inbound thread per NAT-T socket and per raw ESP socket ([`io`]): GRO read -> RFC 3948
 //!   classification (IKE to the engine's channel, keepalives dropped, ESP) -> `decapsulate`
-//!   -> TUN write with TCP GRO coalescing.
+//!   in place -> consecutive TCP segments of a flow merged into one TUN write gathered from
+//!   where they were decrypted (`gro`), everything else one write each.
+//!
+//! No packet is copied in userspace on either path. The NAT-T sockets are not registered
+//! with the tokio reactor (see `net::Sockets::hand_over`): ESP sends on them would wake it.
 //!
 //! One [`pqike_esp::DataPlane`] behind a mutex is shared by all threads; each thread takes it
 //! once per batch (up to 128 packets), not per packet. Routes for the remote traffic
