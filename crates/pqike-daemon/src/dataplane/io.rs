@@ -422,13 +422,12 @@ fn udp_rx(shared: Arc<Shared>, idx: usize, ike: mpsc::Sender<Datagram>) {
         };
         let Some(remote) = remote else { continue };
         let seg = if seg == 0 { len } else { seg }.max(1);
-        let mut dp = None;
         for start in (0..len).step_by(seg) {
             let chunk = start..(start + seg).min(len);
             match classify(batch.read(chunk.clone())) {
                 NatTPayload::Esp => {
-                    let dp = dp.get_or_insert_with(|| shared.lock());
-                    batch.decap(dp, chunk);
+                    // Per packet, like the outbound worker (see there).
+                    batch.decap(&mut shared.lock(), chunk);
                 }
                 NatTPayload::Ike => {
                     let d = Datagram {
@@ -448,7 +447,6 @@ fn udp_rx(shared: Arc<Shared>, idx: usize, ike: mpsc::Sender<Datagram>) {
                 ),
             }
         }
-        drop(dp);
         batch.commit(len);
     }
 }

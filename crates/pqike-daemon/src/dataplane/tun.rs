@@ -92,9 +92,12 @@ pub(crate) fn outbound(shared: Arc<Shared>, dev: Arc<tun_rs::SyncDevice>, mtu: u
         runs.clear();
         unsent.clear();
         {
-            let mut dp = shared.lock();
             for (i, (b, &len)) in bufs.iter_mut().zip(&sizes).take(n).enumerate() {
                 let base = b.as_ptr() as usize;
+                // The lock per packet, not per batch: the inbound thread then never waits
+                // longer than one packet's encryption (short enough for the mutex's spinning,
+                // where a batch-long hold made it sleep and be woken).
+                let mut dp = shared.lock();
                 let e = match dp.encapsulate_in_place(b, IN_PLACE_HEADROOM, len) {
                     Ok(e) => e,
                     Err(EncapError::NoPolicy) => {
