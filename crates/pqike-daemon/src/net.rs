@@ -215,3 +215,57 @@ fn bind_std(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     sock.bind(&addr.into())?;
     Ok(sock.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handed-over socket: its descriptor goes to the data plane (which reads it), the
+    /// runtime no longer receives on it, and IKE still sends from it.
+    #[tokio::test]
+    async fn handed_over_sockets_still_send_and_are_not_read_by_the_runtime() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut socks = Sockets::bind(&[any, any]).await.unwrap();
+        let addrs = socks.local_addrs();
+        let (ike, nat) = (addrs[0], addrs[1]);
+        let fds = socks.hand_over(nat.port()).unwrap();
+        assert_eq!(fds.len(), 1);
+        assert_eq!(fds[0].0, nat);
+        let dp_side = std::net::UdpSocket::from(fds.into_iter().next().unwrap().1);
+
+        let (tx, mut rx) = mpsc::channel(8);
+        socks.spawn_receivers(0, tx);
+        let peer = std::net::UdpSocket::bind(any).unwrap();
+        // Sending from the handed-over socket (IKE on the NAT-T port) still works.
+        let t = Transmit {
+            local: nat,
+            remote: peer.local_addr().unwrap(),
+            payload: b"\0\0\0\0ike".to_vec(),
+        };
+        socks.send(&t).await;
+        let mut buf = [0u8; 64];
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"\0\0\0\0ike"[..], nat));
+        // What arrives on it is the data plane's to read, not the runtime's.
+        peer.send_to(b"esp", nat).unwrap();
+        peer.send_to(b"ike", ike).unwrap();
+        let d = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((d.local, &d.data[..]), (ike, &b"ike"[..]));
+        dp_side
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let n = dp_side.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"esp");
+        assert!(rx.try_recv().is_err());
+        // Once cloned, a socket cannot be handed over any more.
+        let mut again = Sockets::bind(&[any]).await.unwrap();
+        let port = again.local_addrs()[0].port();
+        let _clone = again.clone();
+        assert!(again.hand_over(port).is_err());
+    }
+}
