@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod checksum;
 mod cipher;
 mod dataplane;
 pub mod error;

@@ -7,6 +7,7 @@
 //! header we build. RFC 3948 §3.1.2 lets the receiver fix it incrementally with NAT-OA or
 //! recompute it; we recompute it in full (the payload is in cache right after decryption),
 //! which is also right when there was no NAT at all.
+use crate::checksum::{fold, sum};
 use crate::flow::proto;
 use crate::Inner;
 use std::net::IpAddr;
@@ -104,25 +105,6 @@ fn fix_checksum(pkt: &mut [u8], hl: usize, src: IpAddr, dst: IpAddr, protocol: u
         c = 0xffff; // RFC 768 / RFC 8200 §8.1: a computed zero is sent as all ones
     }
     pkt[hl + off..hl + off + 2].copy_from_slice(&c.to_be_bytes());
-}
-
-/// One's-complement sum of big-endian 16-bit words (odd tail padded with zero), unfolded.
-fn sum(mut acc: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(2);
-    for w in &mut chunks {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [b] = chunks.remainder() {
-        acc += u64::from(*b) << 8;
-    }
-    acc
-}
-
-fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! Checksums: with `NEEDS_CSUM` the kernel takes the merged packet's TCP checksum as valid,
 //! so every segment merged is verified here first (a bad one is written on its own, for the
 //! kernel to drop and count, as it would without coalescing).
+use pqike_esp::checksum::{fold, sum};
 use std::ops::Range;
 
 /// `struct virtio_net_hdr` (without `num_buffers`): what precedes each packet on a TUN device
@@ -130,26 +131,6 @@ fn same_flow(f: &[u8], fs: &Seg, b: &[u8], bs: &Seg, index: usize) -> bool {
         && ft[8..12] == bt[8..12]
         && ft[14..16] == bt[14..16]
         && ft[20..fs.tcph] == bt[20..bs.tcph]
-}
-
-/// One's-complement sum of `data` (RFC 1071), as 32-bit big-endian words into a wide
-/// accumulator; `data` starts at an even offset of the summed whole.
-fn sum(mut acc: u64, data: &[u8]) -> u64 {
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    let rest = words.remainder();
-    let mut last = [0u8; 4];
-    last[..rest.len()].copy_from_slice(rest);
-    acc + u64::from(u32::from_be_bytes(last))
-}
-
-fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
 }
 
 /// Sum of the TCP pseudo-header (RFC 793 / RFC 8200 §8.1) for `len` octets of TCP.
