@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     /// Segments of one TCP stream as the peer's GSO split makes them.
-    fn stream(v6: bool, _mss: usize, sizes: &[usize], psh_last: bool) -> Vec<Vec<u8>> {
+    fn stream(v6: bool, sizes: &[usize], psh_last: bool) -> Vec<Vec<u8>> {
         let mut seq = 1000u32;
         let n = sizes.len();
         sizes
@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn a_split_stream_merges_into_one_packet_that_resegments_to_the_original() {
         for v6 in [false, true] {
-            let pkts = stream(v6, 1348, &[1348, 1348, 1348, 1348, 700], true);
+            let pkts = stream(v6, &[1348, 1348, 1348, 1348, 700], true);
             let g = groups(&pkts);
             assert_eq!(g, [Group { first: 0, count: 5 }], "v6 {v6}");
             let (hdr, payload) = merge(&pkts, g[0]);
@@ -418,8 +418,8 @@ mod tests {
     #[test]
     fn runs_break_where_coalescing_would_change_the_stream() {
         // A gap in the sequence numbers.
-        let mut pkts = stream(false, 1000, &[1000, 1000, 1000], false);
-        let later = stream(false, 1000, &[1000; 5], false).remove(4); // seq 5000, not 4000
+        let mut pkts = stream(false, &[1000, 1000, 1000], false);
+        let later = stream(false, &[1000; 5], false).remove(4); // seq 5000, not 4000
         pkts.push(later.clone());
         pkts.push(later);
         assert_eq!(
@@ -431,30 +431,26 @@ mod tests {
             ]
         );
         // PSH ends a run; a shorter segment too; a longer one cannot follow.
-        let pkts = stream(false, 1000, &[1000, 1000], true);
+        let pkts = stream(false, &[1000, 1000], true);
         let mut more = pkts.clone();
-        more.extend(
-            stream(false, 1000, &[1000], false)
-                .into_iter()
-                .map(|mut p| {
-                    p[20 + 4..20 + 8].copy_from_slice(&3000u32.to_be_bytes());
-                    let s = parse(&p).unwrap();
-                    p[36..38].fill(0);
-                    let c = !fold(sum(pseudo(&p, &s, p.len() - 20), &p[20..]));
-                    p[36..38].copy_from_slice(&c.to_be_bytes());
-                    p
-                }),
-        );
+        more.extend(stream(false, &[1000], false).into_iter().map(|mut p| {
+            p[20 + 4..20 + 8].copy_from_slice(&3000u32.to_be_bytes());
+            let s = parse(&p).unwrap();
+            p[36..38].fill(0);
+            let c = !fold(sum(pseudo(&p, &s, p.len() - 20), &p[20..]));
+            p[36..38].copy_from_slice(&c.to_be_bytes());
+            p
+        }));
         assert_eq!(
             groups(&more),
             [Group { first: 0, count: 2 }, Group { first: 2, count: 1 }]
         );
-        let pkts = stream(false, 1000, &[1000, 500, 500], false);
+        let pkts = stream(false, &[1000, 500, 500], false);
         assert_eq!(
             groups(&pkts),
             [Group { first: 0, count: 2 }, Group { first: 2, count: 1 }]
         );
-        let pkts = stream(false, 1000, &[500, 1000], false);
+        let pkts = stream(false, &[500, 1000], false);
         assert_eq!(
             groups(&pkts),
             [Group { first: 0, count: 1 }, Group { first: 1, count: 1 }]
@@ -464,7 +460,7 @@ mod tests {
     #[test]
     fn a_segment_with_a_bad_checksum_is_written_alone() {
         for bad in 0..3 {
-            let mut pkts = stream(false, 1000, &[1000, 1000, 1000], false);
+            let mut pkts = stream(false, &[1000, 1000, 1000], false);
             let n = pkts[bad].len();
             pkts[bad][n - 1] ^= 0x55;
             let g = groups(&pkts);
@@ -478,7 +474,7 @@ mod tests {
 
     #[test]
     fn other_flows_and_non_tcp_are_not_merged() {
-        let a = stream(false, 1000, &[1000, 1000], false);
+        let a = stream(false, &[1000, 1000], false);
         let mut b = a[1].clone();
         b[20..22].copy_from_slice(&40001u16.to_be_bytes()); // other source port
         let s = parse(&b).unwrap();
@@ -500,12 +496,12 @@ mod tests {
 
     #[test]
     fn at_most_64_segments_and_64_kib() {
-        let pkts = stream(false, 100, &[100; 130], false);
+        let pkts = stream(false, &[100; 130], false);
         let g = groups(&pkts);
         assert_eq!(g[0].count, MAX_SEGMENTS);
         assert_eq!(g.iter().map(|g| g.count).sum::<usize>(), 130);
         // 52 octets of IPv4 + TCP headers: 46 payloads of 1400 fit in 65535, 47 do not.
-        let pkts = stream(false, 1400, &[1400; 60], false);
+        let pkts = stream(false, &[1400; 60], false);
         let g = groups(&pkts);
         assert_eq!(
             g,
@@ -535,7 +531,7 @@ mod tests {
         };
         for round in 0..2000 {
             let v6 = round % 2 == 0;
-            let mut pkts = stream(v6, 600, &[600, 600, 600, 600, 300], round % 3 == 0);
+            let mut pkts = stream(v6, &[600, 600, 600, 600, 300], round % 3 == 0);
             for _ in 0..(rnd() % 6) {
                 let i = (rnd() % pkts.len() as u64) as usize;
                 match rnd() % 3 {

@@ -23,7 +23,8 @@
 //! with the tokio reactor (see `net::Sockets::hand_over`): ESP sends on them would wake it.
 //!
 //! One [`pqike_esp::DataPlane`] behind a mutex is shared by all threads; each thread takes it
-//! once per batch (up to 128 packets), not per packet. Routes for the remote traffic
+//! per packet, so that another thread never waits longer than one packet's encryption (within
+//! the mutex's spinning rather than asleep). Routes for the remote traffic
 //! selectors point into the TUN with a local address inside the local selectors as `src`
 //! ([`routes`]), installed with the first SA that needs them and removed with the last.
 //!
