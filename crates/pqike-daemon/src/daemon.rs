@@ -57,7 +57,19 @@ impl Node {
             Arc::new(pqike_crypto::awslc::AwsLcProvider::new()),
             Box::new(pqike_crypto::SystemRandom),
         );
-        Node { endpoint, sockets }
+        let mut node = Node { endpoint, sockets };
+        node.sync_wall_clock();
+        node
+    }
+
+    /// Give the engine the wall-clock time (it reads no clock itself; certificate validity
+    /// needs it). Called at start and on every timer tick, so a stepped system clock is
+    /// followed within one timer interval.
+    pub fn sync_wall_clock(&mut self) {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.endpoint.set_wall_clock(Instant::now(), unix);
     }
 
     /// Send every pending datagram and return every pending event.
@@ -66,6 +78,12 @@ impl Node {
             self.sockets.send(&t).await;
         }
         std::iter::from_fn(|| self.endpoint.poll_event()).collect()
+    }
+
+    /// The engine's deadline passed.
+    pub fn timeout(&mut self) {
+        self.sync_wall_clock();
+        self.endpoint.handle_timeout(Instant::now());
     }
 
     /// Feed a received datagram.
@@ -394,7 +412,7 @@ impl Daemon {
                 ) {
                     Ok(()) => self.waiters.push((name, reply)),
                     Err(e) => {
-                        let _ = reply.send(Response::error(e));
+                        let _ = reply.send(Response::error(e.to_string()));
                     }
                 }
             }
@@ -415,7 +433,7 @@ impl Daemon {
                 );
                 let _ = reply.send(match r {
                     Ok(()) => Response::message(format!("deleting {n} IKE SA(s) of {name}")),
-                    Err(e) => Response::error(e),
+                    Err(e) => Response::error(e.to_string()),
                 });
             }
         }
@@ -620,10 +638,10 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         tokio::select! {
             Some(dg) = dgram_rx.recv() => {
                 d.node.datagram(&dg);
-                // Under load, feed what is already queued before the flush and the next
-                // deadline: Endpoint::poll_timeout scans every SA, and once per datagram it
-                // was 40 % of the CPU with 1000 SAs rekeying at once (docs/performance.md).
-                // Bounded so that timers and control requests still get their turn.
+                // Under load, feed what is already queued before one flush (the sends and
+                // events of a batch go out together). poll_timeout is O(log n) in the number
+                // of SAs now, so this is batching, not a workaround. Bounded so that timers
+                // and control requests still get their turn.
                 for _ in 1..DATAGRAM_BATCH {
                     match dgram_rx.try_recv() {
                         Ok(dg) => d.node.datagram(&dg),
@@ -648,7 +666,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
                 );
                 d.node.endpoint.handle_acquire(Instant::now(), &a.connection, &a.child);
             }
-            _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => d.node.timeout(),
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
         }
@@ -672,7 +690,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         let deadline = d.node.deadline().min(drain_until);
         tokio::select! {
             Some(dg) = dgram_rx.recv() => d.node.datagram(&dg),
-            _ = tokio::time::sleep_until(deadline) => d.node.endpoint.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => d.node.timeout(),
         }
         d.flush().await;
     }

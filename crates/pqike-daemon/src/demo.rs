@@ -282,7 +282,8 @@ pub async fn run(proposal: &str, esp_proposal: &str, verbose: bool) -> Result<()
         Command::Initiate {
             connection: CONN.into(),
         },
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let mut up = [false; 2];
     let mut initiator_up_at = None;
     demo.run_until(|i, ev| {
@@ -348,7 +349,8 @@ pub async fn run(proposal: &str, esp_proposal: &str, verbose: bool) -> Result<()
         Command::Terminate {
             connection: CONN.into(),
         },
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let mut down = [false; 2];
     demo.run_until(|i, ev| {
         if matches!(ev, Event::IkeDown { .. }) {

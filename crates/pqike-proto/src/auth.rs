@@ -59,7 +59,7 @@ pub(crate) fn identity_string(id: &Identity) -> String {
     match id {
         Identity::Fqdn(s) | Identity::Rfc822(s) => s.clone(),
         Identity::Ip(a) => a.to_string(),
-        Identity::DerDn(d) => format!("DN:{}", crate::ike_sa::hex(d)),
+        Identity::DerDn(d) => format!("DN:{}", crate::hexfmt::hex(d)),
         Identity::Any => "%any".into(),
     }
 }
@@ -67,7 +67,7 @@ pub(crate) fn identity_string(id: &Identity) -> String {
 /// Display form of a received ID payload.
 pub(crate) fn id_string(id: &Identification) -> String {
     identity_of(id).map_or_else(
-        || format!("{}:{}", id.id_type, crate::ike_sa::hex(&id.data)),
+        || format!("{}:{}", id.id_type, crate::hexfmt::hex(&id.data)),
         |i| identity_string(&i),
     )
 }
@@ -183,7 +183,7 @@ pub(crate) fn build_auth(
                         "AUTH: RFC 7427 digital signature with {} ({} octets): {}",
                         scheme.name(),
                         sig.len(),
-                        crate::ike_sa::hex(&sig)
+                        crate::hexfmt::hex(&sig)
                     );
                     return Ok(Auth {
                         method: AuthMethod::DIGITAL_SIGNATURE,

@@ -1,15 +1,16 @@
-//! The endpoint: the set of IKE SAs, SPI demultiplexing, NAT-T port handling, cookies and
-//! half-open limits (strongSwan's ike_sa_manager and receiver), driven by the caller.
-use crate::ike_sa::{Ctx, IkeSa, Output};
+//! The endpoint: the set of IKE SAs, SPI demultiplexing, cookies and half-open limits
+//! (strongSwan's ike_sa_manager and receiver), driven by the caller.
+use crate::exchange::MessageLayer;
 use crate::notify::{find_notify, IkeError};
+use crate::path::{Classified, Framing, Path};
 use crate::proposal::select;
+use crate::sa_index::SaIndex;
 use crate::tasks::ike_init::{self, supported};
+use crate::tasks::manager::{start_queued, Ctx, IkeSa, Output, Queued};
 use crate::*;
 use pqike_crypto::{ct_eq, CryptoProvider, HashAlgorithm, SecureRandom};
-use pqike_wire::{
-    ExchangeType, Header, Message, Notify, NotifyType, Payload, ProtocolId, NON_ESP_MARKER,
-};
-use std::collections::{BTreeMap, HashMap};
+use pqike_wire::{ExchangeType, Header, Message, Notify, NotifyType, Payload, ProtocolId};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -17,7 +18,32 @@ use zeroize::Zeroizing;
 /// Version octet of our COOKIE values (RFC 7296 §2.6 `<VersionIDofSecret>`).
 const COOKIE_VERSION: u8 = 1;
 
-/// All IKE SAs of one daemon (strongSwan's ike_sa_manager), driven by the caller.
+/// All IKE SAs of one daemon (strongSwan's ike_sa_manager), driven by the caller: a sans-IO
+/// state machine (quinn-proto's model) that never reads a clock, a socket or the OS RNG.
+///
+/// # Inputs (each takes `now`, which must not go backwards)
+/// 1. [`Endpoint::handle_datagram`]: every UDP datagram received on the IKE or NAT-T port;
+/// 2. [`Endpoint::handle_command`]: user commands (initiate, terminate, rekey);
+/// 3. [`Endpoint::handle_timeout`]: whenever the deadline from [`Endpoint::poll_timeout`] passed;
+/// 4. [`Endpoint::handle_esp_notice`]: the data plane's soft/hard expiries of a Child SA;
+/// 5. [`Endpoint::handle_acquire`]: traffic hitting a trap policy;
+/// 6. [`Endpoint::set_wall_clock`]: the wall-clock time (Unix seconds) at an instant, the only
+///    source of wall-clock time the engine has (certificate validity). Call it once at start
+///    and whenever the system clock is stepped.
+///
+/// Plus [`Endpoint::start`] once after construction (start and trap actions), and the
+/// configuration mutators ([`Endpoint::add_connection`], [`Endpoint::remove_connection`],
+/// [`Endpoint::set_credentials`]).
+///
+/// # Outputs, drained after every input, in this order
+/// 1. [`Endpoint::poll_transmit`] until `None`: send each datagram;
+/// 2. [`Endpoint::poll_event`] until `None`: install Child SAs, log state changes;
+/// 3. [`Endpoint::poll_timeout`]: re-arm the timer.
+///
+/// # Cost
+/// Every input costs O(log n) in the number of SAs plus the work on the SAs it concerns: SAs,
+/// SPIs, Child SA SPIs, connections and deadlines are indexed ([`crate::sa_index`],
+/// [`crate::timer`]).
 pub struct Endpoint {
     config: EndpointConfig,
     connections: Vec<Arc<ConnectionConfig>>,
@@ -25,10 +51,8 @@ pub struct Endpoint {
     crypto: Arc<dyn CryptoProvider>,
     rng: Box<dyn SecureRandom>,
     sas: BTreeMap<SaId, IkeSa>,
-    /// Our SPI -> SA.
-    by_spi: HashMap<u64, SaId>,
-    /// (initiator SPI, initiator address) -> responder SA, to spot retransmitted IKE_SA_INIT.
-    init_index: HashMap<(u64, SocketAddr), SaId>,
+    /// SPIs, Child SA SPIs, connections, half-open count, deadlines.
+    index: SaIndex,
     out: Output,
     next_id: u64,
     cookie_secret: Zeroizing<Vec<u8>>,
@@ -37,7 +61,7 @@ pub struct Endpoint {
     /// dpd/close actions of SAs that went down, run with the next `now` (`lifecycle`).
     actions: Vec<(String, SaAction)>,
     /// Remote-access address pool leases.
-    leases: crate::cp::Leases,
+    leases: crate::tasks::cp::Leases,
 }
 
 /// Borrow the parts of the endpoint an SA needs, leaving `sas` free for a mutable borrow.
@@ -78,8 +102,7 @@ impl Endpoint {
             crypto,
             rng,
             sas: BTreeMap::new(),
-            by_spi: HashMap::new(),
-            init_index: HashMap::new(),
+            index: SaIndex::default(),
             out: Output::default(),
             next_id: 1,
             cookie_secret: secret,
@@ -90,8 +113,8 @@ impl Endpoint {
     }
 
     /// Tell the engine which wall-clock time (Unix seconds) corresponds to `now`; used only for
-    /// certificate validity periods. Without it the engine reads the system clock for that one
-    /// purpose (simulations should set it to stay deterministic).
+    /// certificate validity periods. The engine has no other source of wall-clock time: until
+    /// this is called, certificate authentication fails with a log line saying so.
     pub fn set_wall_clock(&mut self, now: Instant, unix_secs: i64) {
         self.wall_clock = Some((now, unix_secs));
     }
@@ -122,16 +145,16 @@ impl Endpoint {
     }
 
     /// A fresh, unused, non-zero SPI.
-    fn new_spi(&self) -> Result<u64, String> {
+    fn new_spi(&self) -> Result<u64, CommandError> {
         for _ in 0..16 {
             let mut b = [0u8; 8];
-            self.rng.fill(&mut b).map_err(|e| e.to_string())?;
+            self.rng.fill(&mut b).map_err(|_| CommandError::NoSpi)?;
             let spi = u64::from_be_bytes(b);
-            if spi != 0 && !self.by_spi.contains_key(&spi) {
+            if spi != 0 && !self.index.spi_in_use(spi) {
                 return Ok(spi);
             }
         }
-        Err("cannot allocate an IKE SPI".into())
+        Err(CommandError::NoSpi)
     }
 
     /// A datagram arrived on `local` (our address and port) from `remote`. `data` is the UDP
@@ -144,30 +167,23 @@ impl Endpoint {
         remote: SocketAddr,
         data: &[u8],
     ) {
-        let data = if local.port() == self.config.nat_port {
-            // RFC 3948 §2.2/§2.3: 0xFF keepalives, ESP (non-zero SPI) and marker-prefixed IKE.
-            if data == [0xff] {
+        let (framing, data) = match Framing::classify(local.port(), &self.config, data) {
+            Classified::Ike(framing, data) => (framing, data),
+            Classified::Keepalive => {
                 tracing::trace!("NAT-T keepalive from {remote}");
                 return;
             }
-            match data.split_at_checked(4) {
-                Some((marker, rest)) if marker == NON_ESP_MARKER => rest,
-                Some(_) => {
-                    tracing::trace!(
-                        "ESP packet from {remote} on the NAT-T port: not for the IKE engine"
-                    );
-                    return;
-                }
-                None => {
-                    tracing::debug!(
-                        "dropping {}-octet datagram from {remote} on the NAT-T port",
-                        data.len()
-                    );
-                    return;
-                }
+            Classified::Esp => {
+                tracing::trace!("ESP packet from {remote} on the NAT-T port: not for the IKE engine");
+                return;
             }
-        } else {
-            data
+            Classified::Runt => {
+                tracing::debug!(
+                    "dropping {}-octet datagram from {remote} on the NAT-T port",
+                    data.len()
+                );
+                return;
+            }
         };
         if data.len() > self.config.max_message_size {
             tracing::warn!(
@@ -195,7 +211,7 @@ impl Endpoint {
             && !header.flags.response
             && header.spi_r == 0
         {
-            self.handle_init_request(now, local, remote, header, data);
+            self.handle_init_request(now, local, remote, framing, header, data);
             return;
         }
         // The I flag tells who sent it (RFC 7296 §3.1): from the original initiator -> we are the
@@ -205,7 +221,7 @@ impl Endpoint {
         } else {
             header.spi_i
         };
-        let Some(&id) = self.by_spi.get(&our_spi) else {
+        let Some(id) = self.index.by_spi(our_spi) else {
             tracing::debug!(
                 "dropping {} from {remote}: unknown SPI {our_spi:016x}",
                 header.exchange
@@ -223,12 +239,12 @@ impl Endpoint {
             return;
         }
         let mut ctx = ctx!(self, now);
-        sa.handle_packet(&mut ctx, local, remote, header, data);
+        sa.handle_packet(&mut ctx, local, remote, framing, header, data);
         let initial_contact = sa.dead.is_none() && std::mem::take(&mut sa.initial_contact);
         if initial_contact {
             self.initial_contact(id);
         }
-        self.reap(id);
+        self.settle(id);
         self.run_actions(now);
     }
 
@@ -242,8 +258,9 @@ impl Endpoint {
             new.remote_id.clone(),
         );
         let stale: Vec<SaId> = self
-            .sas
-            .values()
+            .index
+            .of_connection(&conn)
+            .filter_map(|i| self.sas.get(&i))
             .filter(|s| {
                 s.id != id
                     && s.conn.name == conn
@@ -259,26 +276,30 @@ impl Endpoint {
                 "INITIAL_CONTACT from {remote_id}: dropping the old IKE SA"
             );
             if let Some(s) = self.sas.get_mut(&old) {
-                s.finish(DownReason::PeerDelete);
+                s.mark_down(DownReason::PeerDelete);
             }
-            self.reap(old);
+            self.settle(old);
         }
     }
 
     /// Send an unprotected IKE_SA_INIT error/cookie response (RFC 7296 §2.21.1, §2.6).
     fn plain_reply(&mut self, local: SocketAddr, remote: SocketAddr, header: &Header, n: Notify) {
         let what = crate::notify::notify_name(n.notify_type);
-        let mut payload = Vec::new();
-        if local.port() == self.config.nat_port {
-            payload.extend_from_slice(&NON_ESP_MARKER);
-        }
-        payload.extend_from_slice(&IkeSa::plain_notify(header, n));
+        let payload = Framing::for_udp_port(local.port(), &self.config)
+            .frame(&MessageLayer::plain_notify(header, n));
         tracing::debug!("sending IKE_SA_INIT response 0 [ N({what}) ] to {remote}");
         self.out.transmits.push_back(Transmit {
             local,
             remote,
             payload,
         });
+    }
+
+    /// Refuse an IKE_SA_INIT request with the notify the error maps to (none: a silent drop).
+    fn refuse(&mut self, local: SocketAddr, remote: SocketAddr, header: &Header, e: &IkeError) {
+        if let Some(n) = e.notify_in(ExchangeType::IKE_SA_INIT) {
+            self.plain_reply(local, remote, header, n);
+        }
     }
 
     /// RFC 7296 §2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>).
@@ -296,10 +317,7 @@ impl Endpoint {
     }
 
     fn half_open(&self) -> usize {
-        self.sas
-            .values()
-            .filter(|s| !s.initiator && s.state != IkeState::Established)
-            .count()
+        self.index.half_open()
     }
 
     /// Connections whose addresses fit this peer.
@@ -321,27 +339,24 @@ impl Endpoint {
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
+        framing: Framing,
         header: Header,
         data: &[u8],
     ) {
-        if let Some(&id) = self.init_index.get(&(header.spi_i, remote)) {
+        if let Some(id) = self.index.by_init(header.spi_i, remote) {
             // A retransmission: the SA answers from its cached response.
             if let Some(sa) = self.sas.get_mut(&id) {
                 let mut ctx = ctx!(self, now);
-                sa.handle_packet(&mut ctx, local, remote, header, data);
+                sa.handle_packet(&mut ctx, local, remote, framing, header, data);
             }
+            self.settle(id);
             return;
         }
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!("malformed IKE_SA_INIT from {remote}: {e}");
-                self.plain_reply(
-                    local,
-                    remote,
-                    &header,
-                    Notify::new(NotifyType::INVALID_SYNTAX, vec![]),
-                );
+                self.refuse(local, remote, &header, &IkeError::Decode(e));
                 return;
             }
         };
@@ -357,9 +372,7 @@ impl Endpoint {
         {
             let e = IkeError::UnsupportedCritical(p.payload_type());
             tracing::warn!("refusing IKE_SA_INIT from {remote}: {e}");
-            if let Some(n) = e.notify() {
-                self.plain_reply(local, remote, &header, n);
-            }
+            self.refuse(local, remote, &header, &e);
             return;
         }
         let Some(ni) = msg.payloads.iter().find_map(|p| {
@@ -370,12 +383,7 @@ impl Endpoint {
             }
         }) else {
             tracing::warn!("refusing IKE_SA_INIT from {remote}: no nonce");
-            self.plain_reply(
-                local,
-                remote,
-                &header,
-                Notify::new(NotifyType::INVALID_SYNTAX, vec![]),
-            );
+            self.refuse(local, remote, &header, &IkeError::Syntax("no nonce".into()));
             return;
         };
         if half_open >= self.config.cookie_threshold {
@@ -397,12 +405,7 @@ impl Endpoint {
         let id = self.alloc_id();
         let Some(first) = candidates.first().cloned() else {
             tracing::warn!("no connection for {local} <- {remote}, sending NO_PROPOSAL_CHOSEN");
-            self.plain_reply(
-                local,
-                remote,
-                &header,
-                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]),
-            );
+            self.refuse(local, remote, &header, &IkeError::NoProposal);
             return;
         };
         let offered = msg.payloads.iter().find_map(|p| {
@@ -430,27 +433,29 @@ impl Endpoint {
                     return;
                 }
                 Ok(spi_r) => {
-                    let mut sa = IkeSa::new(
-                        id,
-                        conn.clone(),
-                        false,
-                        header.spi_i,
-                        spi_r,
+                    let path = Path {
                         local,
                         remote,
-                        now,
-                    );
+                        framing,
+                    };
+                    let mut sa =
+                        IkeSa::new(id, conn.clone(), false, header.spi_i, spi_r, path, now);
+                    // RealMessage1 arrived before the SA existed (RFC 7296 §2.15).
+                    sa.msg.record_init_request(data);
                     let mut ctx = ctx!(self, now);
-                    match ike_init::respond(&mut sa, &mut ctx, &msg, data, selected) {
+                    let r = sa
+                        .absorb_transcript(&ctx)
+                        .and_then(|()| ike_init::respond(&mut sa, &mut ctx, &msg, selected));
+                    match r {
                         Ok(()) => {
                             tracing::debug!(
                                 sa = id.0,
                                 "new IKE SA for {} from {remote}",
                                 conn.name
                             );
-                            self.by_spi.insert(spi_r, id);
-                            self.init_index.insert((header.spi_i, remote), id);
+                            self.index.set_init_key(id, header.spi_i, remote);
                             self.sas.insert(id, sa);
+                            self.settle(id);
                             Ok(())
                         }
                         Err(e) => Err((conn, e)),
@@ -460,9 +465,7 @@ impl Endpoint {
         };
         if let Err((conn, e)) = result {
             tracing::warn!("refusing IKE_SA_INIT from {remote} ({}): {e}", conn.name);
-            if let Some(n) = e.notify() {
-                self.plain_reply(local, remote, &header, n);
-            }
+            self.refuse(local, remote, &header, &e);
             // INVALID_KE_PAYLOAD is a normal negotiation step; everything else ends the attempt.
             if !matches!(e, IkeError::InvalidKe(_)) {
                 self.out.events.push_back(Event::IkeDown {
@@ -474,10 +477,23 @@ impl Endpoint {
         }
     }
 
-    /// Remove a finished SA and emit its events.
-    fn reap(&mut self, id: SaId) {
+    /// After an input touched SA `id`: adopt SAs created by a rekey, pass on exported keys,
+    /// remove the SA with its events if it finished, else bring its index entries and timer up
+    /// to date. Costs O(its children + log n), never a scan of all SAs.
+    fn settle(&mut self, id: SaId) {
         self.adopt();
+        if self.config.export_keys {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                self.out
+                    .events
+                    .extend(sa.key_log.drain(..).map(Event::IkeSaKeys));
+            }
+        }
         let Some(reason) = self.sas.get(&id).and_then(|s| s.dead.clone()) else {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                let deadline = sa.refresh_timers(&self.config);
+                self.index.update(sa, deadline);
+            }
             return;
         };
         let Some(mut sa) = self.sas.remove(&id) else {
@@ -507,10 +523,11 @@ impl Endpoint {
                 self.out
                     .events
                     .push_back(Event::IkeRekeyed { old: id, new: to });
+                let deadline = t.refresh_timers(&self.config);
+                self.index.update(t, deadline);
             }
         }
-        self.by_spi.remove(&sa.our_spi());
-        self.init_index.retain(|_, v| *v != id);
+        self.index.remove(id);
         for c in &sa.children {
             self.out.events.push_back(Event::RemoveChildSa {
                 ike_sa: id,
@@ -521,10 +538,10 @@ impl Endpoint {
         tracing::info!(sa = id.0, "IKE_SA {} down: {reason:?}", sa.conn.name);
         self.queue_action(&sa, &reason);
         // The peer keeps its virtual IP while another SA of it (e.g. the rekeyed one) lives.
-        let owner = crate::cp::owner(&sa);
-        if !sa.life.vips.is_empty()
+        let owner = sa.lease_owner();
+        if !sa.cp.vips.is_empty()
             && !sa.conn.lifecycle.pools.is_empty()
-            && !self.sas.values().any(|s| crate::cp::owner(s) == owner)
+            && self.index.lease_holders(&owner) == 0
         {
             self.leases.release(&owner);
         }
@@ -535,14 +552,15 @@ impl Endpoint {
         });
     }
 
-    /// Run a user command. Errors (unknown connection, no address) are returned as text.
-    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
+    /// Run a user command. Errors say why it could not start (unknown connection, no address,
+    /// nothing to act on); what happens to the exchanges it starts comes as events.
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), CommandError> {
         let r = self.command(now, cmd);
         self.run_actions(now);
         r
     }
 
-    fn command(&mut self, now: Instant, cmd: Command) -> Result<(), String> {
+    fn command(&mut self, now: Instant, cmd: Command) -> Result<(), CommandError> {
         match cmd {
             Command::InitiateChild { connection, child } => {
                 self.initiate_child(now, &connection, &child, false)
@@ -553,14 +571,9 @@ impl Endpoint {
             Command::RekeyIke { connection } => self.lifecycle_command(now, &connection, None),
             Command::Initiate { connection } => self.initiate(now, &connection),
             Command::Terminate { connection } => {
-                let ids: Vec<SaId> = self
-                    .sas
-                    .values()
-                    .filter(|s| s.conn.name == connection)
-                    .map(|s| s.id)
-                    .collect();
+                let ids: Vec<SaId> = self.index.of_connection(&connection).collect();
                 if ids.is_empty() {
-                    return Err(format!("no IKE SA for connection {connection}"));
+                    return Err(CommandError::NoSa(connection));
                 }
                 for id in ids {
                     self.terminate(now, id);
@@ -569,7 +582,7 @@ impl Endpoint {
             }
             Command::TerminateSa(id) => {
                 if !self.sas.contains_key(&id) {
-                    return Err(format!("no IKE SA {}", id.0));
+                    return Err(CommandError::UnknownSa(id));
                 }
                 self.terminate(now, id);
                 Ok(())
@@ -577,17 +590,17 @@ impl Endpoint {
         }
     }
 
-    fn initiate(&mut self, now: Instant, name: &str) -> Result<(), String> {
+    fn initiate(&mut self, now: Instant, name: &str) -> Result<(), CommandError> {
         let conn = self
             .connections
             .iter()
             .find(|c| c.name == name)
             .cloned()
-            .ok_or_else(|| format!("no connection named {name}"))?;
+            .ok_or_else(|| CommandError::UnknownConnection(name.into()))?;
         let remote_ip = *conn
             .remote_addrs
             .first()
-            .ok_or_else(|| format!("connection {name} has no remote address"))?;
+            .ok_or_else(|| CommandError::NoRemoteAddress(name.into()))?;
         let remote = SocketAddr::new(remote_ip, conn.remote_port);
         let local_ip = conn
             .local_addrs
@@ -602,20 +615,23 @@ impl Endpoint {
         let local = SocketAddr::new(local_ip, self.config.ike_port);
         let spi_i = self.new_spi()?;
         let id = self.alloc_id();
-        let mut sa = IkeSa::new(id, conn.clone(), true, spi_i, 0, local, remote, now);
+        let path = Path::udp(local, remote, &self.config);
+        let mut sa = IkeSa::new(id, conn.clone(), true, spi_i, 0, path, now);
         // RFC 7296 §2.4: INITIAL_CONTACT only when this is the first IKE SA with the peer: no
         // other SA (in any state) of this connection or to the identity we expect.
         let peer = crate::auth::identity_string(&conn.remote.id);
-        sa.send_initial_contact = !self
-            .sas
-            .values()
-            .any(|s| s.dead.is_none() && (s.conn.name == conn.name || s.remote_id == peer));
+        let alive = |i: SaId| self.sas.get(&i).is_some_and(|s| s.dead.is_none());
+        sa.send_initial_contact = !(self.index.of_connection(&conn.name).any(alive)
+            || self.index.of_remote_id(&peer).any(alive));
         let mut ctx = ctx!(self, now);
         ike_init::initiate(&mut sa, &mut ctx)
-            .map_err(|e| format!("cannot initiate {name}: {e}"))?;
+            .map_err(|error| CommandError::Initiate {
+                connection: name.into(),
+                error,
+            })?;
         tracing::info!(sa = id.0, "initiating IKE_SA {name} to {remote}");
-        self.by_spi.insert(spi_i, id);
         self.sas.insert(id, sa);
+        self.settle(id);
         Ok(())
     }
 
@@ -630,58 +646,39 @@ impl Endpoint {
             }
         } else {
             // Not established yet: nothing to tell the peer that it could authenticate.
-            sa.finish(DownReason::LocalDelete);
+            sa.mark_down(DownReason::LocalDelete);
         }
-        self.reap(id);
+        self.settle(id);
     }
 
     /// Timers: call when `now >= poll_timeout()`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<SaId> = self
-            .sas
-            .values()
-            .filter(|s| s.deadline(&self.config).is_some_and(|d| d <= now))
-            .map(|s| s.id)
-            .collect();
-        for id in due {
+        for id in self.index.timers.take_due(now) {
             if let Some(sa) = self.sas.get_mut(&id) {
                 let mut ctx = ctx!(self, now);
                 sa.on_timeout(&mut ctx);
             }
-            self.reap(id);
+            self.settle(id);
         }
         self.run_actions(now);
     }
 
     /// Next datagram to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.transmits.pop_front()
     }
 
     /// Next event.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.config.export_keys {
-            self.drain_key_log();
-        }
         self.out.events.pop_front()
     }
 
-    /// Move exported key sets (`export_keys`) of live SAs into the event queue.
-    fn drain_key_log(&mut self) {
-        let sas = self.sas.values_mut().chain(self.out.new_sas.iter_mut());
-        for sa in sas {
-            self.out
-                .events
-                .extend(sa.key_log.drain(..).map(Event::IkeSaKeys));
-        }
-    }
-
     /// Earliest timer deadline.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas
-            .values()
-            .filter_map(|s| s.deadline(&self.config))
-            .min()
+        self.index.timers.next()
     }
 
     /// Snapshot of all IKE SAs.
@@ -690,33 +687,37 @@ impl Endpoint {
     }
 }
 
-/// Wall-clock Unix seconds at `now`, from the caller's mapping or (if none) the system clock.
-fn unix_time(wall_clock: Option<(Instant, i64)>, now: Instant) -> i64 {
-    match wall_clock {
-        Some((at, unix)) => {
-            let delta =
-                i64::try_from(now.saturating_duration_since(at).as_secs()).unwrap_or(i64::MAX);
-            unix.saturating_add(delta)
-        }
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-    }
+/// Wall-clock Unix seconds at `now`, from the caller's mapping; `None` when the caller gave none
+/// (the engine never reads the system clock).
+fn unix_time(wall_clock: Option<(Instant, i64)>, now: Instant) -> Option<i64> {
+    let (at, unix) = wall_clock?;
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    Some(if now >= at {
+        unix.saturating_add(secs(now - at))
+    } else {
+        unix.saturating_sub(secs(at - now))
+    })
 }
 
-/// SA lifecycle entry points (issue 5): rekeyed IKE SAs, dpd/close/start actions, data-plane
-/// notices and acquires.
+/// SA lifecycle entry points: rekeyed IKE SAs, dpd/close/start actions, data-plane notices and
+/// acquires.
 impl Endpoint {
     /// Adopt IKE SAs created by rekeys and apply child moves decided by collisions.
     fn adopt(&mut self) {
-        for sa in std::mem::take(&mut self.out.new_sas) {
+        for mut sa in std::mem::take(&mut self.out.new_sas) {
             let spi = sa.our_spi();
-            if self.by_spi.contains_key(&spi) {
+            if self.index.spi_in_use(spi) {
                 // 2^-64 per rekey; the peer's retransmissions then fail and the old SA expires.
                 tracing::error!(sa = sa.id.0, "rekeyed IKE SA SPI {spi:016x} already in use");
                 continue;
             }
-            self.by_spi.insert(spi, sa.id);
+            if self.config.export_keys {
+                self.out
+                    .events
+                    .extend(sa.key_log.drain(..).map(Event::IkeSaKeys));
+            }
+            let deadline = sa.refresh_timers(&self.config);
+            self.index.update(&sa, deadline);
             self.sas.insert(sa.id, sa);
         }
         for (from, to) in std::mem::take(&mut self.out.moves) {
@@ -727,6 +728,12 @@ impl Endpoint {
                 .unwrap_or_default();
             if let Some(t) = self.sas.get_mut(&to) {
                 t.children.extend(children);
+            }
+            for id in [from, to] {
+                if let Some(sa) = self.sas.get_mut(&id) {
+                    let deadline = sa.refresh_timers(&self.config);
+                    self.index.update(sa, deadline);
+                }
             }
         }
     }
@@ -755,9 +762,8 @@ impl Endpoint {
     fn run_actions(&mut self, now: Instant) {
         for (name, action) in std::mem::take(&mut self.actions) {
             let up = self
-                .sas
-                .values()
-                .any(|s| s.conn.name == name && s.dead.is_none() && !s.life.rekeyed);
+                .connection_sas(&name)
+                .any(|s| s.dead.is_none() && !s.life.rekeyed);
             if up {
                 continue;
             }
@@ -824,12 +830,7 @@ impl Endpoint {
             EspNotice::SoftExpire { spi_in } => (spi_in, false),
             EspNotice::HardExpire { spi_in } => (spi_in, true),
         };
-        let Some(id) = self
-            .sas
-            .values()
-            .find(|s| s.children.iter().any(|c| c.status.spi_in == spi_in))
-            .map(|s| s.id)
-        else {
+        let Some(id) = self.index.by_child_spi(spi_in) else {
             tracing::debug!("expiry notice for unknown Child SA {spi_in:08x}");
             return;
         };
@@ -837,21 +838,21 @@ impl Endpoint {
             let mut ctx = ctx!(self, now);
             crate::tasks::rekey::esp_notice(sa, &mut ctx, spi_in, hard);
         }
-        self.reap(id);
+        self.settle(id);
         self.run_actions(now);
     }
 
     /// The established, not yet replaced IKE SA of a connection.
     fn established_sa(&self, connection: &str) -> Option<SaId> {
-        self.sas
-            .values()
-            .find(|s| {
-                s.conn.name == connection
-                    && s.state == IkeState::Established
-                    && !s.life.rekeyed
-                    && s.dead.is_none()
-            })
+        self.connection_sas(connection)
+            .find(|s| s.state == IkeState::Established && !s.life.rekeyed && s.dead.is_none())
             .map(|s| s.id)
+    }
+
+    /// The SAs of a connection (through the index, not a scan).
+    fn connection_sas<'a>(&'a self, connection: &str) -> impl Iterator<Item = &'a IkeSa> + 'a {
+        let ids: Vec<SaId> = self.index.of_connection(connection).collect();
+        ids.into_iter().filter_map(|i| self.sas.get(&i))
     }
 
     fn initiate_child(
@@ -860,12 +861,11 @@ impl Endpoint {
         connection: &str,
         child: &str,
         acquire: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommandError> {
         let Some(id) = self.established_sa(connection) else {
             let connecting = self
-                .sas
-                .values()
-                .any(|s| s.conn.name == connection && s.initiator && s.dead.is_none());
+                .connection_sas(connection)
+                .any(|s| s.initiator && s.dead.is_none());
             if acquire && connecting {
                 return Ok(());
             }
@@ -879,14 +879,17 @@ impl Endpoint {
             .children
             .iter()
             .position(|c| c.name == child)
-            .ok_or_else(|| format!("connection {connection} has no child {child}"))?;
+            .ok_or_else(|| CommandError::UnknownChild {
+                connection: connection.into(),
+                child: child.into(),
+            })?;
         if acquire && sa.children.iter().any(|c| c.life.cfg == cfg) {
             return Ok(());
         }
-        crate::tasks::rekey::queue_child(sa, cfg);
+        sa.enqueue(Queued::NewChild(cfg));
         let mut ctx = ctx!(self, now);
-        crate::tasks::rekey::start_queued(sa, &mut ctx);
-        self.reap(id);
+        start_queued(sa, &mut ctx);
+        self.settle(id);
         Ok(())
     }
 
@@ -895,23 +898,21 @@ impl Endpoint {
         now: Instant,
         connection: &str,
         child: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommandError> {
         let ids: Vec<SaId> = self
-            .sas
-            .values()
-            .filter(|s| s.conn.name == connection && s.state == IkeState::Established)
-            .filter(|s| !s.life.rekeyed)
+            .connection_sas(connection)
+            .filter(|s| s.state == IkeState::Established && !s.life.rekeyed)
             .map(|s| s.id)
             .collect();
         if ids.is_empty() {
-            return Err(format!("no established IKE SA for connection {connection}"));
+            return Err(CommandError::NotEstablished(connection.into()));
         }
         for id in ids {
             let Some(sa) = self.sas.get_mut(&id) else {
                 continue;
             };
             match child {
-                None => crate::tasks::rekey::queue(sa, crate::tasks::rekey::Queued::RekeyIke),
+                None => sa.enqueue(Queued::RekeyIke),
                 Some(name) => {
                     let spis: Vec<u32> = sa
                         .children
@@ -920,19 +921,19 @@ impl Endpoint {
                         .map(|c| c.status.spi_in)
                         .collect();
                     if spis.is_empty() {
-                        return Err(format!("no Child SA {name} on {connection}"));
+                        return Err(CommandError::NoChildSa {
+                            connection: connection.into(),
+                            child: name.into(),
+                        });
                     }
                     for spi in spis {
-                        crate::tasks::rekey::queue(
-                            sa,
-                            crate::tasks::rekey::Queued::RekeyChild(spi),
-                        );
+                        sa.enqueue(Queued::RekeyChild(spi));
                     }
                 }
             }
             let mut ctx = ctx!(self, now);
-            crate::tasks::rekey::start_queued(sa, &mut ctx);
-            self.reap(id);
+            start_queued(sa, &mut ctx);
+            self.settle(id);
         }
         Ok(())
     }

@@ -52,18 +52,20 @@ mod auth;
 mod auth_methods;
 mod certs;
 pub mod config;
-mod cp;
-mod crypto_ctx;
 mod endpoint;
-mod fragment;
-mod ike_sa;
+mod exchange;
+mod hexfmt;
 pub mod keymat;
 pub mod names;
 pub mod notify;
+pub mod path;
 mod ppk;
 mod pqauth;
 pub mod proposal;
+mod sa_data;
+mod sa_index;
 mod tasks;
+mod timer;
 pub mod ts;
 
 pub use config::*;
@@ -124,6 +126,54 @@ pub enum Command {
         /// Connection name.
         connection: String,
     },
+}
+
+/// Why [`Endpoint::handle_command`] could not act.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No connection of that name is loaded.
+    #[error("no connection named {0}")]
+    UnknownConnection(String),
+    /// The connection has no `remote_addrs` to initiate to.
+    #[error("connection {0} has no remote address")]
+    NoRemoteAddress(String),
+    /// The connection has no IKE SA to terminate.
+    #[error("no IKE SA for connection {0}")]
+    NoSa(String),
+    /// No IKE SA has this handle.
+    #[error("no IKE SA {}", .0 .0)]
+    UnknownSa(SaId),
+    /// The connection has no established IKE SA to rekey.
+    #[error("no established IKE SA for connection {0}")]
+    NotEstablished(String),
+    /// The connection has no child config of that name.
+    #[error("connection {connection} has no child {child}")]
+    UnknownChild {
+        /// Connection name.
+        connection: String,
+        /// Child config name.
+        child: String,
+    },
+    /// No installed Child SA of that child config.
+    #[error("no Child SA {child} on {connection}")]
+    NoChildSa {
+        /// Connection name.
+        connection: String,
+        /// Child config name.
+        child: String,
+    },
+    /// The first request could not be built.
+    #[error("cannot initiate {connection}: {error}")]
+    Initiate {
+        /// Connection name.
+        connection: String,
+        /// Why.
+        error: IkeError,
+    },
+    /// The random source failed or every SPI tried was taken.
+    #[error("cannot allocate an IKE SPI")]
+    NoSpi,
 }
 
 /// Expiry reported by the data plane for a Child SA, by its inbound SPI
@@ -448,6 +498,9 @@ pub struct ChildSaStatus {
     pub remote_ts: Vec<TrafficSelector>,
     /// When installed.
     pub installed_at: Instant,
+    /// Where its ESP packets go: a value of its own, derived from the IKE SA's path when the
+    /// child was created (the two can differ, e.g. IKE over TCP with ESP on UDP).
+    pub esp: path::EspPath,
 }
 
 /// Status of one IKE SA.

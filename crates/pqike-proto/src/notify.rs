@@ -39,6 +39,22 @@ pub enum IkeError {
     /// Local configuration does not allow the exchange.
     #[error("configuration: {0}")]
     Config(String),
+    /// We cannot take the request now, the peer may retry (RFC 7296 §2.25: e.g. while we
+    /// rekey or close the IKE SA).
+    #[error("temporary failure: {0}")]
+    TemporaryFailure(&'static str),
+    /// A REKEY_SA or Delete names a Child SA we do not have (RFC 7296 §2.25); the peer's SPI.
+    #[error("no Child SA with SPI {0:08x}")]
+    ChildSaNotFound(u32),
+    /// An IKE_FOLLOWUP_KE names no exchange we keep state for (RFC 9370 §2.2.4).
+    #[error("no state for this IKE_FOLLOWUP_KE")]
+    StateNotFound,
+    /// No virtual address could be assigned (RFC 7296 §3.15.4).
+    #[error("no internal address: {0}")]
+    InternalAddressFailure(&'static str),
+    /// An invariant of the engine does not hold (a bug, never the peer's doing).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl IkeError {
@@ -60,9 +76,31 @@ impl IkeError {
             IkeError::UnsupportedCritical(t) => {
                 (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t.0])
             }
-            IkeError::PeerNotify(_) | IkeError::Crypto(_) | IkeError::Config(_) => return None,
+            IkeError::TemporaryFailure(_) => (NotifyType::TEMPORARY_FAILURE, vec![]),
+            IkeError::ChildSaNotFound(_) => (NotifyType::CHILD_SA_NOT_FOUND, vec![]),
+            IkeError::StateNotFound => (NotifyType::STATE_NOT_FOUND, vec![]),
+            IkeError::InternalAddressFailure(_) => (NotifyType::INTERNAL_ADDRESS_FAILURE, vec![]),
+            IkeError::PeerNotify(_)
+            | IkeError::Crypto(_)
+            | IkeError::Config(_)
+            | IkeError::Internal(_) => return None,
         };
         Some(Notify::new(t, data))
+    }
+
+    /// The notify to answer a request of `exchange` with when this error refuses it. Errors
+    /// without a notify of their own still need one during the initial exchanges, or the peer
+    /// never learns that the SA will not come up: AUTHENTICATION_FAILED in IKE_AUTH (RFC 7296
+    /// §2.21.2), INVALID_SYNTAX in IKE_INTERMEDIATE (RFC 9242 §3.4 leaves it to §2.21).
+    pub fn notify_in(&self, exchange: ExchangeType) -> Option<Notify> {
+        self.notify().or_else(|| {
+            let t = match exchange {
+                ExchangeType::IKE_AUTH => NotifyType::AUTHENTICATION_FAILED,
+                ExchangeType::IKE_INTERMEDIATE => NotifyType::INVALID_SYNTAX,
+                _ => return None,
+            };
+            Some(Notify::new(t, Vec::new()))
+        })
     }
 
     /// Short reason text for [`crate::DownReason::LocalError`]: the notify name and the detail.
@@ -175,6 +213,48 @@ mod tests {
         let n = IkeError::InvalidKe(KeMethod::CURVE25519).notify().unwrap();
         assert_eq!(n.notify_type, NotifyType::INVALID_KE_PAYLOAD);
         assert_eq!(n.data, vec![0, 31]);
+    }
+
+    #[test]
+    fn every_refusal_goes_through_one_map() {
+        let cases = [
+            (IkeError::TemporaryFailure("x"), NotifyType::TEMPORARY_FAILURE),
+            (IkeError::ChildSaNotFound(7), NotifyType::CHILD_SA_NOT_FOUND),
+            (IkeError::StateNotFound, NotifyType::STATE_NOT_FOUND),
+            (
+                IkeError::InternalAddressFailure("pool"),
+                NotifyType::INTERNAL_ADDRESS_FAILURE,
+            ),
+        ];
+        for (e, t) in cases {
+            assert_eq!(e.notify().unwrap().notify_type, t, "{e}");
+        }
+        assert!(IkeError::Internal("bug").notify().is_none());
+        // Errors without their own notify get the exchange's fallback.
+        let internal = IkeError::Internal("bug");
+        assert_eq!(
+            internal
+                .notify_in(ExchangeType::IKE_AUTH)
+                .unwrap()
+                .notify_type,
+            NotifyType::AUTHENTICATION_FAILED
+        );
+        assert_eq!(
+            internal
+                .notify_in(ExchangeType::IKE_INTERMEDIATE)
+                .unwrap()
+                .notify_type,
+            NotifyType::INVALID_SYNTAX
+        );
+        assert!(internal.notify_in(ExchangeType::CREATE_CHILD_SA).is_none());
+        // An error's own notify wins over the fallback.
+        assert_eq!(
+            IkeError::NoProposal
+                .notify_in(ExchangeType::IKE_AUTH)
+                .unwrap()
+                .notify_type,
+            NotifyType::NO_PROPOSAL_CHOSEN
+        );
     }
 
     #[test]

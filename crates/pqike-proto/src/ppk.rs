@@ -4,7 +4,7 @@
 //! The exchange logic lives in `tasks::ike_auth` (RFC 8784) and `pqauth` (IKE_SA_INIT notifies);
 //! this module holds the pure parts: wire format of PPK_IDENTITY, the PPK lookup, and the key
 //! update with the saved non-PPK keys for NO_PPK_AUTH and the fallback.
-use crate::ike_sa::IkeSa;
+use crate::sa_data::SaData;
 use crate::keymat::prf_plus;
 use crate::notify::IkeError;
 use crate::Credentials;
@@ -40,7 +40,7 @@ pub(crate) fn parse_identity(data: &[u8]) -> Result<&[u8], IkeError> {
 pub(crate) fn display_id(id: &[u8]) -> String {
     match std::str::from_utf8(id) {
         Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_string(),
-        _ => format!("0x{}", crate::ike_sa::hex(id)),
+        _ => format!("0x{}", crate::hexfmt::hex(id)),
     }
 }
 
@@ -82,7 +82,7 @@ pub(crate) struct PrfKeys {
 
 /// RFC 8784 §3: replace SK_d, SK_pi and SK_pr by their PPK-mixed versions (SK_e*/SK_a* stay, so
 /// IKE_AUTH itself is still protected by the non-PPK keys). Returns the keys it replaced.
-pub(crate) fn apply(sa: &mut IkeSa, prf: &dyn Prf, ppk: &[u8]) -> Result<PrfKeys, IkeError> {
+pub(crate) fn apply(sa: &mut SaData, prf: &dyn Prf, ppk: &[u8]) -> Result<PrfKeys, IkeError> {
     let keys = sa
         .keys
         .as_mut()
@@ -98,7 +98,7 @@ pub(crate) fn apply(sa: &mut IkeSa, prf: &dyn Prf, ppk: &[u8]) -> Result<PrfKeys
 }
 
 /// Put back the non-PPK keys (the responder authenticated us with NO_PPK_AUTH).
-pub(crate) fn restore(sa: &mut IkeSa, saved: PrfKeys) {
+pub(crate) fn restore(sa: &mut SaData, saved: PrfKeys) {
     if let Some(keys) = sa.keys.as_mut() {
         keys.sk_d = saved.sk_d;
         keys.sk_pi = saved.sk_pi;

@@ -3,7 +3,7 @@
 //!
 //! `tasks::ike_init` calls the four hooks below; what the peer announced is kept in [`SaState`]
 //! for `tasks::ike_auth` (and `tasks::intermediate` for RFC 9867).
-use crate::ike_sa::IkeSa;
+use crate::sa_data::SaData;
 use crate::ConnectionConfig;
 use pqike_wire::{Notify, NotifyType, Payload};
 
@@ -82,7 +82,7 @@ pub(crate) fn init_request_notifies(conn: &ConnectionConfig) -> Vec<Payload> {
     out
 }
 
-fn record_peer(sa: &mut IkeSa, payloads: &[Payload]) {
+fn record_peer(sa: &mut SaData, payloads: &[Payload]) {
     let (use_ppk_int, _) = ppk_int_numbers(&sa.conn);
     sa.pqauth.peer_use_ppk = has(payloads, NotifyType::USE_PPK);
     sa.pqauth.peer_use_ppk_int = has(payloads, use_ppk_int);
@@ -93,13 +93,13 @@ fn record_peer(sa: &mut IkeSa, payloads: &[Payload]) {
 }
 
 /// Responder: what the initiator announced.
-pub(crate) fn init_request_received(sa: &mut IkeSa, payloads: &[Payload]) {
+pub(crate) fn init_request_received(sa: &mut SaData, payloads: &[Payload]) {
     record_peer(sa, payloads);
 }
 
 /// Responder: notifies for the IKE_SA_INIT response. USE_PPK_INT is preferred over USE_PPK and
 /// needs IKE_INTERMEDIATE (RFC 9867 §3); the caller has already decided on INTERMEDIATE.
-pub(crate) fn init_response_notifies(sa: &mut IkeSa, intermediate: bool) -> Vec<Payload> {
+pub(crate) fn init_response_notifies(sa: &mut SaData, intermediate: bool) -> Vec<Payload> {
     let mut out = Vec::new();
     let ext = &sa.conn.auth_ext;
     let ppk_configured = ext.ppk_id.is_some() || ext.ppk_required;
@@ -135,14 +135,14 @@ pub(crate) fn init_response_notifies(sa: &mut IkeSa, intermediate: bool) -> Vec<
 }
 
 /// Responder: whether `init_response_notifies` deferred our list to IKE_INTERMEDIATE.
-pub(crate) fn defer_auth_methods(sa: &mut IkeSa, intermediate: bool) {
+pub(crate) fn defer_auth_methods(sa: &mut SaData, intermediate: bool) {
     sa.pqauth.auth_methods_in_intermediate = sa.conn.auth_ext.announce_auth_methods
         && intermediate
         && crate::auth_methods::ours(&sa.conn).len() > crate::auth_methods::MAX_IN_IKE_SA_INIT;
 }
 
 /// Responder: notifies for an IKE_INTERMEDIATE response (the deferred RFC 9593 list, once).
-pub(crate) fn intermediate_response_notifies(sa: &mut IkeSa) -> Vec<Payload> {
+pub(crate) fn intermediate_response_notifies(sa: &mut SaData) -> Vec<Payload> {
     if std::mem::take(&mut sa.pqauth.auth_methods_in_intermediate) {
         vec![Payload::Notify(Notify::new(
             NotifyType::SUPPORTED_AUTH_METHODS,
@@ -154,14 +154,14 @@ pub(crate) fn intermediate_response_notifies(sa: &mut IkeSa) -> Vec<Payload> {
 }
 
 /// Initiator: an IKE_INTERMEDIATE response may carry the responder's deferred RFC 9593 list.
-pub(crate) fn intermediate_response_received(sa: &mut IkeSa, payloads: &[Payload]) {
+pub(crate) fn intermediate_response_received(sa: &mut SaData, payloads: &[Payload]) {
     if let Some(n) = crate::notify::find_notify(payloads, NotifyType::SUPPORTED_AUTH_METHODS) {
         sa.pqauth.peer_auth_methods = Some(n.data.clone());
     }
 }
 
 /// The peer's announcement, decoded; empty when it sent none (or a malformed one, logged).
-pub(crate) fn peer_methods(sa: &IkeSa) -> Vec<crate::auth_methods::Announcement> {
+pub(crate) fn peer_methods(sa: &SaData) -> Vec<crate::auth_methods::Announcement> {
     match sa.pqauth.peer_auth_methods.as_deref() {
         None | Some([]) => Vec::new(),
         Some(d) => crate::auth_methods::decode(d).unwrap_or_else(|e| {
@@ -172,12 +172,12 @@ pub(crate) fn peer_methods(sa: &IkeSa) -> Vec<crate::auth_methods::Announcement>
 }
 
 /// Initiator: what the responder announced.
-pub(crate) fn init_response_received(sa: &mut IkeSa, payloads: &[Payload]) {
+pub(crate) fn init_response_received(sa: &mut SaData, payloads: &[Payload]) {
     record_peer(sa, payloads);
 }
 
 /// Whether RFC 9867 applies to this SA: the responder chose USE_PPK_INT and IKE_INTERMEDIATE is
 /// on (initiator view; the responder decided it when answering).
-pub(crate) fn ppk_int_negotiated(sa: &IkeSa) -> bool {
+pub(crate) fn ppk_int_negotiated(sa: &SaData) -> bool {
     wants_ppk_int(&sa.conn) && sa.pqauth.peer_use_ppk_int && sa.peer.intermediate
 }

@@ -172,7 +172,7 @@ impl Pair {
         let now = self.now;
         let r = self.endpoints[side.index()].handle_command(now, cmd);
         self.drain_events(side);
-        r
+        r.map_err(|e| e.to_string())
     }
 
     fn drain_events(&mut self, side: Side) {

@@ -1,6 +1,7 @@
 //! The initial Child SA carried in IKE_AUTH (RFC 7296 §1.2, §2.9, §2.17): ESP proposal, traffic
 //! selector narrowing, mode, KEYMAT and the install event.
-use crate::ike_sa::{ChildSa, Ctx, IkeSa};
+use crate::sa_data::ChildSa;
+use crate::tasks::manager::{Ctx, IkeSa};
 use crate::keymat::child_keymat;
 use crate::notify::{find_notify, IkeError};
 use crate::proposal::{accept_reply, build_proposals, select, Selected};
@@ -172,7 +173,7 @@ pub(crate) fn respond(
         })
         .ok_or(IkeError::TsUnacceptable)?;
     // Remote access: the client's side is its virtual IP (RFC 7296 §2.19).
-    let n_tsi = crate::cp::narrow_to_vips(sa, n_tsi);
+    let n_tsi = crate::tasks::cp::narrow_to_vips(sa, n_tsi);
     if n_tsi.is_empty() {
         return Err(IkeError::TsUnacceptable);
     }
@@ -231,7 +232,7 @@ pub(crate) fn complete(
     req: ChildRequest,
     payloads: &[Payload],
 ) -> Result<(), IkeError> {
-    crate::tasks::peer_error(payloads)?;
+    crate::tasks::manager::peer_error(payloads)?;
     let (props, tsi, tsr) = child_payloads(payloads)
         .ok_or_else(|| IkeError::Syntax("no child SA in response".into()))?;
     let sel = accept_reply(props, &req.proposals).ok_or(IkeError::NoProposal)?;
@@ -336,7 +337,9 @@ pub(crate) fn install_keyed(
         (i_to_r, r_to_i)
     };
     let esn = sel.esn.unwrap_or(false);
-    let udp_encap = sa.nat_detected();
+    // The child's own ESP path, derived from the IKE path now (RFC 3948 encapsulation when a
+    // NAT was detected) and kept as a value of its own.
+    let esp = sa.msg.path.esp(sa.nat_detected());
     tracing::info!(
         sa = sa.id.0,
         "CHILD_SA {} established with SPIs {spi_in:08x}_i {spi_out:08x}_o, {} {:?}",
@@ -360,6 +363,7 @@ pub(crate) fn install_keyed(
             local_ts: local_ts.clone(),
             remote_ts: remote_ts.clone(),
             installed_at: ctx.now,
+            esp,
         },
         life,
     });
@@ -377,9 +381,9 @@ pub(crate) fn install_keyed(
         local_ts,
         remote_ts,
         mode,
-        local: sa.local,
-        remote: sa.remote,
-        udp_encap,
+        local: esp.local,
+        remote: esp.remote,
+        udp_encap: esp.udp_encap,
         // The hard lifetime: the engine rekeys before it (data-plane soft limits are the
         // daemon's to set) and tears the child down when it passes.
         lifetime: crate::tasks::rekey::child_hard_lifetime(&sa.conn.lifecycle),

@@ -16,11 +16,13 @@
 //!
 //! Errors in these exchanges fail only the Child SA / rekey, never the IKE SA (§2.21.3), except
 //! an ML-KEM decapsulation failure, after which the IKE SA is deleted (ML-KEM draft §3).
-use crate::ike_sa::{Ctx, IkeSa, Received};
+use crate::exchange::Received;
+use crate::sa_data::{ChildState, Collision};
+use crate::tasks::manager::{Ctx, IkeSa, Queued};
 use crate::notify::{find_notify, first_error, notify_name, IkeError};
 use crate::proposal::{accept_reply, build_proposals, select, Selected};
 use crate::tasks::ike_init::{random, supported, NONCE_LEN};
-use crate::tasks::rekey::{self, ChildState, Collision, Queued, RETRY_DELAY};
+use crate::tasks::rekey::{self, RETRY_DELAY};
 use crate::tasks::{child, rekey_ike, Pending};
 use crate::ts::{is_subset, narrow};
 use crate::{Event, IpsecMode, ProposalConfig};
@@ -662,7 +664,7 @@ fn create_response(
                 }
                 fail_kind(sa, ctx, kind, &why, None);
                 // The responder installed the Child SA: delete it (our inbound SPI names it).
-                rekey::queue(sa, Queued::DeleteChild(neg.our_spi as u32));
+                sa.enqueue(Queued::DeleteChild(neg.our_spi as u32));
                 return Ok(());
             }
             None => tracing::info!(
@@ -911,7 +913,7 @@ fn rekeyed_child(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: &Negotiated, old: u32, 
         // It never carries our traffic: we keep sending on the old SA until the peer deletes
         // it, then on the peer's SA (installed inbound-only when we answered its rekey).
         demote_install(ctx, new);
-        rekey::queue(sa, Queued::DeleteChild(new));
+        sa.enqueue(Queued::DeleteChild(new));
     } else {
         if collision.is_some() {
             tracing::info!(
@@ -919,37 +921,30 @@ fn rekeyed_child(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: &Negotiated, old: u32, 
                 "CHILD_SA rekey collision won: the peer deletes its redundant SA"
             );
         }
-        rekey::queue(sa, Queued::DeleteChild(old));
+        sa.enqueue(Queued::DeleteChild(old));
     }
 }
 
-/// Send a response with one notify (errors that are no [`IkeError`]).
-fn reply_notify(
+/// Refuse a request with the notify [`IkeError::notify`] maps the error to; the IKE SA stays
+/// (RFC 7296 §2.21.3).
+fn reply_error(
     sa: &mut IkeSa,
     ctx: &mut Ctx<'_>,
     exchange: ExchangeType,
     mid: u32,
-    t: NotifyType,
+    e: IkeError,
 ) -> Result<(), IkeError> {
-    tracing::info!(
-        sa = sa.id.0,
-        "answering {exchange} {mid} with {}",
-        notify_name(t)
-    );
-    sa.send_response(
-        ctx,
-        exchange,
-        mid,
-        &[Payload::Notify(Notify::new(t, vec![]))],
-    )?;
+    let payloads: Vec<Payload> = e.notify_in(exchange).map(Payload::Notify).into_iter().collect();
+    tracing::info!(sa = sa.id.0, "answering {exchange} {mid}: {}", e.reason());
+    sa.send_response(ctx, exchange, mid, &payloads)?;
     Ok(())
 }
 
 /// Is an exchange outstanding that conflicts with a new CREATE_CHILD_SA from the peer?
 fn busy_with_child(sa: &IkeSa) -> bool {
-    !sa.life.followups.is_empty()
+    !sa.followups.is_empty()
         || matches!(
-            sa.outstanding.as_ref().map(|o| &o.task),
+            sa.pending(),
             Some(Pending::Lifecycle(t)) if matches!(**t, Task::Followup { .. })
         )
 }
@@ -965,7 +960,13 @@ pub(crate) fn process_request(
     let payloads = &msg.payloads;
     if sa.state != crate::IkeState::Established || sa.life.rekeyed || sa.delete_queued {
         // §2.25: we are closing this IKE SA.
-        return reply_notify(sa, ctx, ex, mid, NotifyType::TEMPORARY_FAILURE);
+        return reply_error(
+            sa,
+            ctx,
+            ex,
+            mid,
+            IkeError::TemporaryFailure("the IKE SA is being closed"),
+        );
     }
     let props = find_sa(payloads).ok_or_else(|| IkeError::Syntax("no SA payload".into()))?;
     let ni = find_nonce(payloads)
@@ -976,11 +977,17 @@ pub(crate) fn process_request(
     let conn = sa.conn.clone();
     let (kind, configs, local_ts, remote_ts, mode) = if rekey_ike {
         if busy_with_child(sa)
-            || matches!(sa.outstanding.as_ref().map(|o| &o.task),
+            || matches!(sa.pending(),
                 Some(Pending::Lifecycle(t)) if matches!(**t, Task::Create(ref c) if c.kind != Kind::RekeyIke))
         {
             // A Child SA exchange of ours is in flight on this IKE SA: rekey it afterwards.
-            return reply_notify(sa, ctx, ex, mid, NotifyType::TEMPORARY_FAILURE);
+            return reply_error(
+                sa,
+                ctx,
+                ex,
+                mid,
+                IkeError::TemporaryFailure("a Child SA exchange is in flight"),
+            );
         }
         (
             Kind::RekeyIke,
@@ -992,7 +999,13 @@ pub(crate) fn process_request(
     } else {
         if sa.life.rekeying {
             // §2.25.2: we are rekeying the IKE SA; the peer retries on the new one.
-            return reply_notify(sa, ctx, ex, mid, NotifyType::TEMPORARY_FAILURE);
+            return reply_error(
+                sa,
+                ctx,
+                ex,
+                mid,
+                IkeError::TemporaryFailure("the IKE SA is being rekeyed"),
+            );
         }
         let (tsi, tsr) =
             find_ts(payloads).ok_or_else(|| IkeError::Syntax("no traffic selectors".into()))?;
@@ -1003,11 +1016,17 @@ pub(crate) fn process_request(
                     .map_err(|_| IkeError::Syntax("REKEY_SA without a 4-octet SPI".into()))?;
                 // The peer names its inbound SPI = our outbound one.
                 let Some(old) = sa.children.iter().find(|c| c.status.spi_out == spi) else {
-                    return reply_notify(sa, ctx, ex, mid, NotifyType::CHILD_SA_NOT_FOUND);
+                    return reply_error(sa, ctx, ex, mid, IkeError::ChildSaNotFound(spi));
                 };
                 if matches!(old.life.state, ChildState::Rekeyed | ChildState::Deleting) {
                     // §2.25.1: we are closing that SA already.
-                    return reply_notify(sa, ctx, ex, mid, NotifyType::TEMPORARY_FAILURE);
+                    return reply_error(
+                        sa,
+                        ctx,
+                        ex,
+                        mid,
+                        IkeError::TemporaryFailure("that Child SA is being replaced or deleted"),
+                    );
                 }
                 let (cfg, old_spi_in) = (old.life.cfg, old.status.spi_in);
                 (Kind::RekeyChild { cfg, old_spi_in }, cfg)
@@ -1203,7 +1222,7 @@ pub(crate) fn process_request(
         link.clone(),
     )));
     sa.send_response(ctx, ex, mid, &reply)?;
-    sa.life.followups.push(FollowupState {
+    sa.followups.push(FollowupState {
         link,
         created: ctx.now,
         neg,
@@ -1222,14 +1241,13 @@ pub(crate) fn process_followup_request(
     let link = find_notify(&msg.payloads, NotifyType::ADDITIONAL_KEY_EXCHANGE)
         .ok_or_else(|| IkeError::Syntax("IKE_FOLLOWUP_KE without a link".into()))?;
     let Some(pos) = sa
-        .life
         .followups
         .iter()
         .position(|f| pqike_crypto::ct_eq(&f.link, &link.data))
     else {
-        return reply_notify(sa, ctx, ex, mid, NotifyType::STATE_NOT_FOUND);
+        return reply_error(sa, ctx, ex, mid, IkeError::StateNotFound);
     };
-    let FollowupState { mut neg, .. } = sa.life.followups.remove(pos);
+    let FollowupState { mut neg, .. } = sa.followups.remove(pos);
     let want = neg
         .rounds
         .front()
@@ -1262,7 +1280,7 @@ pub(crate) fn process_followup_request(
         link.clone(),
     )));
     sa.send_response(ctx, ex, mid, &reply)?;
-    sa.life.followups.push(FollowupState {
+    sa.followups.push(FollowupState {
         link,
         created: ctx.now,
         neg,

@@ -3,7 +3,10 @@
 use crate::auth::{
     build_auth, id_matches, id_payload, id_string, identity_of, identity_string, verify_auth,
 };
-use crate::ike_sa::{hex, Ctx, IkeSa, Received};
+use crate::exchange::Received;
+use crate::hexfmt::hex;
+use crate::tasks::features::{self, Stage};
+use crate::tasks::manager::{Ctx, IkeSa};
 use crate::keymat::{maced_id, signed_octets};
 use crate::notify::{first_error, IkeError};
 use crate::tasks::child::{self, ChildRequest};
@@ -128,7 +131,7 @@ fn our_round_payloads(
     peer_id: Option<&Identity>,
     round: &crate::AuthRound,
 ) -> Result<(Identification, Vec<Payload>, Auth), IkeError> {
-    let id = id_payload(&round.id, sa.local);
+    let id = id_payload(&round.id, sa.local());
     let mut certs = Vec::new();
     if let AuthConfig::PubKey {
         cert: Some(cert),
@@ -206,12 +209,15 @@ fn check_peer_round(
                     _ => None,
                 })
                 .collect();
-            Some(crate::certs::verify_peer(
-                &certs,
-                cacerts,
-                id,
-                ctx.unix_now,
-            )?)
+            // The engine reads no clock of its own: without the caller's wall-clock time no
+            // validity period can be checked, so no certificate is accepted.
+            let unix_now = ctx.unix_now.ok_or_else(|| {
+                IkeError::AuthFailed(
+                    "no wall-clock time to check certificate validity (Endpoint::set_wall_clock)"
+                        .into(),
+                )
+            })?;
+            Some(crate::certs::verify_peer(&certs, cacerts, id, unix_now)?)
         }
         AuthConfig::Psk => None,
     };
@@ -242,7 +248,7 @@ fn auth_mid(sa: &IkeSa, msg: &Received) -> u32 {
 /// Initiator: send IKE_AUTH.
 pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
     let conn = sa.conn.clone();
-    let mid = sa.next_request_mid;
+    let mid = sa.msg.next_request_mid();
     let peer_id = (conn.remote.id != Identity::Any).then_some(&conn.remote.id);
     log_peer_methods(sa);
     sa.pqauth.first_auth_mid = Some(mid);
@@ -278,11 +284,11 @@ pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
     let (id, certs, auth) = our_auth_payloads(sa, ctx, mid, peer_id)?;
     let mut payloads = vec![Payload::IdI(id)];
     payloads.extend(certs);
-    if let Some(p) = crate::tasks::ike_init::certreq(ctx, &conn) {
+    if let Some(p) = features::certreq(ctx, sa) {
         payloads.push(p);
     }
     if let Some(r) = peer_id {
-        payloads.push(Payload::IdR(id_payload(r, sa.remote)));
+        payloads.push(Payload::IdR(id_payload(r, sa.remote())));
     }
     payloads.push(Payload::Auth(auth));
     payloads.extend(ppk_notifies);
@@ -330,6 +336,7 @@ pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
             child = Some(req);
         }
     }
+    features::build(sa, ctx, Stage::AuthRequest, &mut payloads)?;
     sa.send_request(
         ctx,
         ExchangeType::IKE_AUTH,
@@ -374,6 +381,7 @@ pub(crate) fn process_response(
     st: AuthState,
     msg: &Received,
 ) -> Result<(), IkeError> {
+    features::received(sa, ctx, Stage::AuthResponse, &msg.payloads);
     if st.round == 2 {
         return second_round_response(sa, ctx, st, msg);
     }
@@ -619,6 +627,7 @@ pub(crate) fn process_request(
     ctx: &mut Ctx<'_>,
     msg: &Received,
 ) -> Result<(), IkeError> {
+    features::received(sa, ctx, Stage::AuthRequest, &msg.payloads);
     if sa.state != IkeState::Authenticating {
         return Err(IkeError::Syntax(format!(
             "IKE_AUTH in state {:?}",
@@ -694,6 +703,7 @@ pub(crate) fn process_request(
     if another {
         // RFC 4739 §2: answer the first round with IDr/CERT/AUTH only; the Child SA comes with
         // the response to the last round.
+        features::build(sa, ctx, Stage::AuthResponse, &mut reply)?;
         sa.send_response(ctx, ExchangeType::IKE_AUTH, mid, &reply)?;
         sa.pqauth.expect_round2 = Some(msg.payloads.clone());
         tracing::info!(
@@ -704,6 +714,7 @@ pub(crate) fn process_request(
         return Ok(());
     }
     respond_child(sa, ctx, &msg.payloads, &mut reply);
+    features::build(sa, ctx, Stage::AuthResponse, &mut reply)?;
     sa.send_response(ctx, ExchangeType::IKE_AUTH, mid, &reply)?;
     tracing::debug!(
         sa = sa.id.0,
@@ -724,9 +735,9 @@ fn established(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
         sa = sa.id.0,
         "IKE_SA {} established between {}[{}]...{}[{}]: {}",
         sa.conn.name,
-        sa.local,
+        sa.local(),
         sa.local_id,
-        sa.remote,
+        sa.remote(),
         sa.remote_id,
         t.proposal_line()
     );

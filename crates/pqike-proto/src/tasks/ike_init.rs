@@ -1,19 +1,21 @@
-//! IKE_SA_INIT (RFC 7296 §1.2): proposals, the type-4 key exchange, nonces, NAT detection
-//! (§2.23), COOKIE (§2.6) and INVALID_KE_PAYLOAD (§1.2) retries, and the capability notifies
-//! (RFC 7383, RFC 7427, RFC 9242, RFC 6023).
-use crate::crypto_ctx::{IkeAlgs, SaKeys};
-use crate::ike_sa::{Ctx, IkeSa, PeerSupport};
+//! IKE_SA_INIT (RFC 7296 §1.2): proposals, the type-4 key exchange, nonces, COOKIE (§2.6) and
+//! INVALID_KE_PAYLOAD (§1.2) retries, and the capability notifies (RFC 7383, RFC 7427, RFC
+//! 9242, RFC 6023). NAT detection, the PQ authentication notifies, PFS info and CERTREQ are
+//! contributed to the same messages by their own tasks ([`crate::tasks::features`]).
+use crate::exchange::protect::{IkeAlgs, SaKeys};
 use crate::keymat::{derive_ike_keys, initial_skeyseed};
 use crate::notify::{find_notify, IkeError};
 use crate::proposal::{accept_reply, build_proposals, Selected};
-use crate::tasks::{peer_error, Pending};
-use crate::{AuthConfig, Childless, ConnectionConfig, IkeKeyStage, IkeSaKeyLog, IkeState};
-use pqike_crypto::{ActiveKeyExchange, CryptoProvider, HashAlgorithm, SecureRandom};
+use crate::sa_data::{PeerSupport, SaData};
+use crate::tasks::features::{self, Stage};
+use crate::tasks::manager::{next_exchange, peer_error, responder_next_state, Ctx, IkeSa};
+use crate::tasks::Pending;
+use crate::{Childless, IkeKeyStage, IkeSaKeyLog};
+use pqike_crypto::{ActiveKeyExchange, CryptoProvider, SecureRandom};
 use pqike_wire::{
-    CertData, CertEncoding, ExchangeType, KeMethod, Message, Notify, NotifyType, Payload, Proposal,
-    ProtocolId, TransformType,
+    ExchangeType, KeMethod, Message, Notify, NotifyType, Payload, Proposal, ProtocolId,
+    TransformType,
 };
-use std::net::{IpAddr, SocketAddr};
 
 /// Nonce length we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers SHA-512).
 pub(crate) const NONCE_LEN: usize = 32;
@@ -40,94 +42,7 @@ pub(crate) fn random(rng: &dyn SecureRandom, len: usize) -> Result<Vec<u8>, IkeE
     Ok(v)
 }
 
-/// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23).
-pub(crate) fn natd_hash(
-    crypto: &dyn CryptoProvider,
-    spi_i: u64,
-    spi_r: u64,
-    addr: SocketAddr,
-) -> Vec<u8> {
-    let ip = match addr.ip() {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    };
-    crypto.hash(
-        HashAlgorithm::Sha1,
-        &[
-            &spi_i.to_be_bytes(),
-            &spi_r.to_be_bytes(),
-            &ip,
-            &addr.port().to_be_bytes(),
-        ],
-    )
-}
-
-fn natd_payloads(
-    crypto: &dyn CryptoProvider,
-    spi_i: u64,
-    spi_r: u64,
-    local: SocketAddr,
-    remote: SocketAddr,
-    force_encap: bool,
-) -> [Payload; 2] {
-    // Forced encapsulation: hash the unspecified address with port 0, which no real source
-    // address matches, so the peer sees us behind a NAT (RFC 7296 §2.23, "fake" NAT-D).
-    let src = if force_encap {
-        let any: std::net::IpAddr = match local {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-        };
-        SocketAddr::new(any, 0)
-    } else {
-        local
-    };
-    [
-        Payload::Notify(Notify::new(
-            NotifyType::NAT_DETECTION_SOURCE_IP,
-            natd_hash(crypto, spi_i, spi_r, src),
-        )),
-        Payload::Notify(Notify::new(
-            NotifyType::NAT_DETECTION_DESTINATION_IP,
-            natd_hash(crypto, spi_i, spi_r, remote),
-        )),
-    ]
-}
-
-/// Compare the peer's NAT-D hashes with what we see (RFC 7296 §2.23). No NAT-D notifies: the peer
-/// does not do NAT-T, assume no NAT.
-fn detect_nat(sa: &mut IkeSa, crypto: &dyn CryptoProvider, payloads: &[Payload], spi_r: u64) {
-    let mut src = Vec::new();
-    let mut dst = None;
-    for p in payloads {
-        if let Payload::Notify(n) = p {
-            match n.notify_type {
-                NotifyType::NAT_DETECTION_SOURCE_IP => src.push(n.data.as_slice()),
-                NotifyType::NAT_DETECTION_DESTINATION_IP => dst = Some(n.data.as_slice()),
-                _ => {}
-            }
-        }
-    }
-    let Some(dst) = dst else { return };
-    if src.is_empty() {
-        return;
-    }
-    let ours = natd_hash(crypto, sa.spi_i, spi_r, sa.local);
-    let theirs = natd_hash(crypto, sa.spi_i, spi_r, sa.remote);
-    // With forced encapsulation we act as if behind a NAT ourselves: float to 4500, send
-    // keepalives, UDP-encapsulate ESP (RFC 3948).
-    sa.nat_local = dst != ours.as_slice() || sa.conn.lifecycle.force_encap;
-    sa.nat_remote = !src.contains(&theirs.as_slice());
-    if sa.nat_detected() {
-        tracing::info!(
-            sa = sa.id.0,
-            "NAT detected (local: {}, remote: {})",
-            sa.nat_local,
-            sa.nat_remote
-        );
-    }
-}
-
-fn peer_support(payloads: &[Payload]) -> PeerSupport {
+pub(crate) fn peer_support(payloads: &[Payload]) -> PeerSupport {
     let mut s = PeerSupport::default();
     for p in payloads {
         match p {
@@ -156,19 +71,45 @@ fn hash_algs_notify() -> Payload {
     Payload::Notify(Notify::new(NotifyType::SIGNATURE_HASH_ALGORITHMS, data))
 }
 
-/// CERTREQ for our trust anchors (RFC 7296 §3.7: SHA-1 hashes of their SubjectPublicKeyInfo).
-pub(crate) fn certreq(ctx: &Ctx<'_>, conn: &ConnectionConfig) -> Option<Payload> {
-    let AuthConfig::PubKey { cacerts, .. } = &conn.remote.auth else {
-        return None;
+fn empty(t: NotifyType) -> Payload {
+    Payload::Notify(Notify::new(t, vec![]))
+}
+
+/// The capability notifies of an IKE_SA_INIT message: RFC 7383 fragmentation, RFC 7427 hash
+/// algorithms, RFC 9242 IKE_INTERMEDIATE. `responder_intermediate`: `None` in the request,
+/// else whether the responder runs IKE_INTERMEDIATE.
+pub(crate) fn capabilities(sa: &SaData, responder_intermediate: Option<bool>, out: &mut Vec<Payload>) {
+    let conn = &sa.conn;
+    let fragmentation = match responder_intermediate {
+        None => conn.fragmentation,
+        Some(_) => conn.fragmentation && sa.peer.fragmentation,
     };
-    if !conn.send_certreq || cacerts.is_empty() {
-        return None;
+    if fragmentation {
+        out.push(empty(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED));
     }
-    let data = crate::auth::ca_key_hashes(ctx.crypto, cacerts);
-    Some(Payload::CertReq(CertData {
-        encoding: CertEncoding::X509_SIG,
-        data,
-    }))
+    out.push(hash_algs_notify());
+    let intermediate = match responder_intermediate {
+        Some(i) => i,
+        // RFC 9242 §3.1; like strongSwan, only when additional key exchanges are configured,
+        // or (RFC 9867 §3) for a PPK in IKE_INTERMEDIATE, which needs the exchange too.
+        None => {
+            conn.proposals.iter().any(|p| {
+                p.addke
+                    .iter()
+                    .any(|l| l.iter().any(|m| *m != KeMethod::NONE))
+            }) || crate::pqauth::wants_ppk_int(conn)
+        }
+    };
+    if intermediate {
+        out.push(empty(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED));
+    }
+}
+
+/// RFC 6023: the responder announces childless support unless the connection forbids it.
+pub(crate) fn childless_notify(sa: &SaData, out: &mut Vec<Payload>) {
+    if sa.conn.childless != Childless::Never {
+        out.push(empty(NotifyType::CHILDLESS_IKEV2_SUPPORTED));
+    }
 }
 
 /// Initiator: start the IKE SA.
@@ -218,47 +159,14 @@ fn send(sa: &mut IkeSa, ctx: &mut Ctx<'_>, st: InitState) -> Result<(), IkeError
         data: st.ke.public_data().to_vec(),
     });
     payloads.push(Payload::Nonce(sa.ni.clone()));
-    payloads.extend(natd_payloads(
-        ctx.crypto,
-        sa.spi_i,
-        0,
-        sa.local,
-        sa.remote,
-        sa.conn.lifecycle.force_encap,
-    ));
-    if sa.conn.fragmentation {
-        payloads.push(Payload::Notify(Notify::new(
-            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-            vec![],
-        )));
-    }
-    payloads.push(hash_algs_notify());
-    // RFC 9242 §3.1; like strongSwan, only when additional key exchanges are configured.
-    if sa.conn.proposals.iter().any(|p| {
-        p.addke
-            .iter()
-            .any(|l| l.iter().any(|m| *m != KeMethod::NONE))
-    }) {
-        payloads.push(Payload::Notify(Notify::new(
-            NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
-            vec![],
-        )));
-    } else if crate::pqauth::wants_ppk_int(&sa.conn) {
-        // RFC 9867 §3: PPK in IKE_INTERMEDIATE needs RFC 9242 even without additional KEs.
-        payloads.push(Payload::Notify(Notify::new(
-            NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
-            vec![],
-        )));
-    }
-    payloads.extend(crate::pqauth::init_request_notifies(&sa.conn));
-    payloads.extend(crate::tasks::rekey::pfs_info_notify(&sa.conn));
-    let packets = sa.send_request(
+    features::build(sa, ctx, Stage::InitRequest, &mut payloads)?;
+    // RealMessage1 (RFC 7296 §2.15) comes from the transcript hook: the last request sent.
+    sa.send_request(
         ctx,
         ExchangeType::IKE_SA_INIT,
         &payloads,
         Pending::IkeInit(st),
     )?;
-    sa.init_request = packets.into_iter().next().unwrap_or_default();
     Ok(())
 }
 
@@ -267,9 +175,7 @@ pub(crate) fn process_response(
     sa: &mut IkeSa,
     ctx: &mut Ctx<'_>,
     mut st: InitState,
-    _packets: Vec<Vec<u8>>,
     msg: Message,
-    raw: &[u8],
 ) -> Result<(), IkeError> {
     let payloads = &msg.payloads;
     if let Some(c) = find_notify(payloads, NotifyType::COOKIE) {
@@ -344,18 +250,12 @@ pub(crate) fn process_response(
     let shared = st.ke.complete(data)?;
     sa.spi_r = msg.header.spi_r;
     sa.nr = nonce;
-    sa.peer = peer_support(payloads);
-    crate::tasks::rekey::note_pfs_info(sa, payloads);
-    crate::pqauth::init_response_received(sa, payloads);
-    detect_nat(sa, ctx.crypto, payloads, sa.spi_r);
-    sa.init_response = raw.to_vec();
+    features::received(sa, ctx, Stage::InitResponse { intermediate: false }, payloads);
     set_algorithms(sa, &selected)?;
     derive_initial(sa, ctx, shared.as_bytes())?;
-    sa.next_request_mid = 1;
     if sa.nat_detected() {
         // RFC 7296 §2.23: after NAT detection the initiator moves to port 4500.
-        sa.local.set_port(ctx.cfg.nat_port);
-        sa.remote.set_port(ctx.cfg.nat_port);
+        sa.msg.path.float_to_nat_t(ctx.cfg);
     }
     if !sa.addke_pending.is_empty() && !sa.peer.intermediate {
         tracing::warn!(
@@ -366,21 +266,7 @@ pub(crate) fn process_response(
     next_exchange(sa, ctx)
 }
 
-/// After IKE_SA_INIT or an IKE_INTERMEDIATE round: the next round or IKE_AUTH.
-pub(crate) fn next_exchange(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
-    if crate::tasks::ppk_int::due(sa) {
-        // RFC 9867: the PPK round is the last IKE_INTERMEDIATE before IKE_AUTH.
-        crate::tasks::ppk_int::start(sa, ctx)
-    } else if sa.addke_pending.is_empty() {
-        sa.state = IkeState::Authenticating;
-        crate::tasks::ike_auth::start(sa, ctx)
-    } else {
-        sa.state = IkeState::Intermediate;
-        crate::tasks::intermediate::start_round(sa, ctx)
-    }
-}
-
-fn set_algorithms(sa: &mut IkeSa, selected: &Selected) -> Result<(), IkeError> {
+fn set_algorithms(sa: &mut SaData, selected: &Selected) -> Result<(), IkeError> {
     let prf = selected.prf.ok_or(IkeError::NoProposal)?;
     let ke = selected.ke.ok_or(IkeError::NoProposal)?;
     sa.algs = Some(IkeAlgs {
@@ -395,7 +281,7 @@ fn set_algorithms(sa: &mut IkeSa, selected: &Selected) -> Result<(), IkeError> {
 }
 
 /// SKEYSEED and the first key generation (RFC 7296 §2.14).
-fn derive_initial(sa: &mut IkeSa, ctx: &Ctx<'_>, shared: &[u8]) -> Result<(), IkeError> {
+fn derive_initial(sa: &mut SaData, ctx: &Ctx<'_>, shared: &[u8]) -> Result<(), IkeError> {
     let prf = sa.prf(ctx.crypto)?;
     let skeyseed = initial_skeyseed(prf, &sa.ni, &sa.nr, shared);
     derive_keys(sa, ctx, &skeyseed, IkeKeyStage::Init)
@@ -404,7 +290,7 @@ fn derive_initial(sa: &mut IkeSa, ctx: &Ctx<'_>, shared: &[u8]) -> Result<(), Ik
 /// Derive and install a key generation from SKEYSEED: after each RFC 9370 / RFC 9867
 /// IKE_INTERMEDIATE round (the SA already has keys) or for the new SA of an IKE rekey (it has
 /// none yet; the IKE_SA_INIT derivation goes through [`derive_initial`]).
-pub(crate) fn install_keys(sa: &mut IkeSa, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Result<(), IkeError> {
+pub(crate) fn install_keys(sa: &mut SaData, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Result<(), IkeError> {
     let stage = if sa.keys.is_some() {
         IkeKeyStage::Intermediate
     } else {
@@ -415,7 +301,7 @@ pub(crate) fn install_keys(sa: &mut IkeSa, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Re
 
 /// The one place SK_e/SK_a are derived, hence the one place they are exported.
 fn derive_keys(
-    sa: &mut IkeSa,
+    sa: &mut SaData,
     ctx: &Ctx<'_>,
     skeyseed: &[u8],
     stage: IkeKeyStage,
@@ -479,7 +365,6 @@ pub(crate) fn respond(
     sa: &mut IkeSa,
     ctx: &mut Ctx<'_>,
     msg: &Message,
-    raw: &[u8],
     selected: Selected,
 ) -> Result<(), IkeError> {
     let payloads = &msg.payloads;
@@ -515,13 +400,9 @@ pub(crate) fn respond(
     let (our_data, shared) = kex.respond(data)?;
     sa.ni = nonce;
     sa.nr = random(ctx.rng, NONCE_LEN)?;
-    sa.peer = peer_support(payloads);
-    crate::tasks::rekey::note_pfs_info(sa, payloads);
-    crate::pqauth::init_request_received(sa, payloads);
-    detect_nat(sa, ctx.crypto, payloads, 0);
+    features::received(sa, ctx, Stage::InitRequest, payloads);
     set_algorithms(sa, &selected)?;
     derive_initial(sa, ctx, shared.as_bytes())?;
-    let conn = sa.conn.clone();
     let mut reply = vec![
         Payload::Sa(vec![selected.to_proposal()]),
         Payload::Ke {
@@ -530,56 +411,17 @@ pub(crate) fn respond(
         },
         Payload::Nonce(sa.nr.clone()),
     ];
-    reply.extend(natd_payloads(
-        ctx.crypto,
-        sa.spi_i,
-        sa.spi_r,
-        sa.local,
-        sa.remote,
-        conn.lifecycle.force_encap,
-    ));
-    if conn.fragmentation && sa.peer.fragmentation {
-        reply.push(Payload::Notify(Notify::new(
-            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-            vec![],
-        )));
-    }
-    reply.push(hash_algs_notify());
     // RFC 9867 §3: a PPK in IKE_INTERMEDIATE also needs the exchange.
-    let ppk_int = crate::pqauth::wants_ppk_int(&conn) && sa.pqauth.peer_use_ppk_int;
+    let ppk_int = crate::pqauth::wants_ppk_int(&sa.conn) && sa.pqauth.peer_use_ppk_int;
     let intermediate = sa.peer.intermediate && (!sa.addke_pending.is_empty() || ppk_int);
-    if intermediate {
-        reply.push(Payload::Notify(Notify::new(
-            NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
-            vec![],
-        )));
-    }
-    reply.extend(crate::pqauth::init_response_notifies(sa, intermediate));
-    if sa.life.pfs_info {
-        reply.extend(crate::tasks::rekey::pfs_info_notify(&sa.conn));
-    }
-    crate::pqauth::defer_auth_methods(sa, intermediate);
-    if conn.childless != Childless::Never {
-        reply.push(Payload::Notify(Notify::new(
-            NotifyType::CHILDLESS_IKEV2_SUPPORTED,
-            vec![],
-        )));
-    }
-    if let Some(p) = certreq(ctx, &conn) {
-        reply.push(p);
-    }
-    sa.init_request = raw.to_vec();
-    let packets = sa.send_response(
+    features::build(sa, ctx, Stage::InitResponse { intermediate }, &mut reply)?;
+    // RealMessage2 comes from the transcript hook.
+    sa.send_response(
         ctx,
         ExchangeType::IKE_SA_INIT,
         msg.header.message_id,
         &reply,
     )?;
-    sa.init_response = packets.into_iter().next().unwrap_or_default();
-    sa.state = if sa.addke_pending.is_empty() {
-        IkeState::Authenticating
-    } else {
-        IkeState::Intermediate
-    };
+    responder_next_state(sa);
     Ok(())
 }

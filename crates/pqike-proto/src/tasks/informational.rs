@@ -1,6 +1,7 @@
 //! INFORMATIONAL (RFC 7296 §1.4): Delete of the IKE SA or of Child SAs, and empty messages as
 //! liveness checks (§2.4).
-use crate::ike_sa::{Ctx, IkeSa, Received};
+use crate::exchange::Received;
+use crate::tasks::manager::{Ctx, IkeSa};
 use crate::notify::IkeError;
 use crate::tasks::Pending;
 use crate::{DownReason, Event, IkeState};
@@ -8,7 +9,7 @@ use pqike_wire::{Delete, ExchangeType, Payload, ProtocolId};
 
 /// Initiator: delete the IKE SA (and with it all children, §1.4.1).
 pub(crate) fn start_delete(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
-    if sa.outstanding.is_some() {
+    if sa.busy() {
         // One request at a time (§2.3): run it once the current exchange is done.
         sa.delete_queued = true;
         return;
@@ -21,7 +22,7 @@ pub(crate) fn start_delete(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
     });
     if let Err(e) = sa.send_request(ctx, ExchangeType::INFORMATIONAL, &[d], Pending::Delete) {
         tracing::warn!(sa = sa.id.0, "cannot send Delete: {e}");
-        sa.finish(DownReason::LocalDelete);
+        sa.mark_down(DownReason::LocalDelete);
     }
 }
 
@@ -87,7 +88,7 @@ pub(crate) fn process_request(
     sa.send_response(ctx, ExchangeType::INFORMATIONAL, mid, &reply)?;
     if delete_ike {
         tracing::info!(sa = sa.id.0, "peer deleted the IKE SA");
-        sa.finish(DownReason::PeerDelete);
+        sa.mark_down(DownReason::PeerDelete);
     }
     Ok(())
 }

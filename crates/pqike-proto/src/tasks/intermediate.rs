@@ -1,18 +1,20 @@
 //! IKE_INTERMEDIATE (RFC 9242) carrying one RFC 9370 additional key exchange per round.
 //!
 //! Round n is protected with generation n-1 keys; both messages are folded into the IntAuth chains
-//! with the SK_pi/SK_pr in force when they were protected; after the exchange both sides derive
-//! generation n: SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr) (RFC 9370 §2.2.2).
-use crate::ike_sa::{Ctx, IkeSa, Received};
+//! with the SK_pi/SK_pr in force when they were protected (the task manager does that for every
+//! IKE_INTERMEDIATE message the message layer's transcript hook records, with [`fold`]); after
+//! the exchange both sides derive generation n: SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr)
+//! (RFC 9370 §2.2.2).
+use crate::exchange::Received;
 use crate::keymat::{addke_skeyseed, intauth_a};
 use crate::notify::IkeError;
-use crate::tasks::ike_init::{install_keys, next_exchange};
-use crate::tasks::{peer_error, Pending};
+use crate::sa_data::SaData;
+use crate::tasks::ike_init::install_keys;
+use crate::tasks::manager::{next_exchange, peer_error, responder_next_state, Ctx, IkeSa};
+use crate::tasks::Pending;
 use crate::IkeState;
 use pqike_crypto::ActiveKeyExchange;
-use pqike_wire::{
-    encode_payload_chain, Delete, ExchangeType, Header, KeMethod, Payload, PayloadType, ProtocolId,
-};
+use pqike_wire::{Delete, ExchangeType, Header, KeMethod, Payload, PayloadType, ProtocolId};
 
 /// Initiator state of one round.
 pub(crate) struct RoundState {
@@ -30,7 +32,7 @@ pub(crate) enum Chain {
 /// Fold one IKE_INTERMEDIATE message into its chain with the current SK_pi / SK_pr
 /// (RFC 9242 §3.3.2), computed from the logical message so fragmentation does not matter.
 pub(crate) fn fold(
-    sa: &mut IkeSa,
+    sa: &mut SaData,
     ctx: &Ctx<'_>,
     header: &Header,
     unencrypted: &[u8],
@@ -57,21 +59,9 @@ pub(crate) fn fold(
     Ok(())
 }
 
-/// Fold a message we are about to send (no unencrypted payloads).
-pub(crate) fn fold_outgoing(
-    sa: &mut IkeSa,
-    ctx: &Ctx<'_>,
-    header: &Header,
-    payloads: &[Payload],
-    chain: Chain,
-) -> Result<(), IkeError> {
-    let (first, inner) = encode_payload_chain(payloads);
-    fold(sa, ctx, header, &[], first, &inner, chain)
-}
-
 /// Derive the next key generation from this round's shared secret.
 fn update_keys(
-    sa: &mut IkeSa,
+    sa: &mut SaData,
     ctx: &Ctx<'_>,
     method: KeMethod,
     shared: &[u8],
@@ -107,8 +97,6 @@ pub(crate) fn start_round(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeEr
         method,
         data: ke.public_data().to_vec(),
     }];
-    let header = sa.header_for(ExchangeType::IKE_INTERMEDIATE, false, sa.next_request_mid);
-    fold_outgoing(sa, ctx, &header, &payloads, Chain::Initiator)?;
     sa.send_request(
         ctx,
         ExchangeType::IKE_INTERMEDIATE,
@@ -163,15 +151,6 @@ pub(crate) fn process_response(
             return Err(e.into());
         }
     };
-    fold(
-        sa,
-        ctx,
-        &msg.header,
-        &msg.unencrypted,
-        msg.first_inner,
-        &msg.inner,
-        Chain::Responder,
-    )?;
     crate::pqauth::intermediate_response_received(sa, &msg.payloads);
     update_keys(sa, ctx, method, shared.as_bytes())?;
     next_exchange(sa, ctx)
@@ -206,27 +185,14 @@ pub(crate) fn process_request(
         .ok_or(IkeError::NoProposal)?;
     // ML-KEM: FIPS 203 §7.2 checks on the encapsulation key; failure -> INVALID_SYNTAX.
     let (our_data, shared) = kex.respond(data)?;
-    fold(
-        sa,
-        ctx,
-        &msg.header,
-        &msg.unencrypted,
-        msg.first_inner,
-        &msg.inner,
-        Chain::Initiator,
-    )?;
     let mid = msg.header.message_id;
     let mut reply = vec![Payload::Ke {
         method: want,
         data: our_data,
     }];
     reply.extend(crate::pqauth::intermediate_response_notifies(sa));
-    let header = sa.header_for(ExchangeType::IKE_INTERMEDIATE, true, mid);
-    fold_outgoing(sa, ctx, &header, &reply, Chain::Responder)?;
     sa.send_response(ctx, ExchangeType::IKE_INTERMEDIATE, mid, &reply)?;
     update_keys(sa, ctx, want, shared.as_bytes())?;
-    if sa.addke_pending.is_empty() {
-        sa.state = IkeState::Authenticating;
-    }
+    responder_next_state(sa);
     Ok(())
 }

@@ -7,18 +7,20 @@
 //!   wrong secret from an unknown id;
 //! * response: N(PPK_IDENTITY, PPK_ID Type | PPK_ID) naming the PPK used, or nothing when the
 //!   responder has none (then both continue without PPK, unless a policy requires one);
-//! * both messages are folded into IntAuth with the current keys, then every IKE key is
+//! * both messages are folded into IntAuth with the current keys (by the task manager, from the
+//!   transcript hook), then every IKE key is
 //!   re-derived: SKEYSEED' = prf+(PPK, SK_d) (PRF key length), keys = prf+(SKEYSEED', Ni | Nr |
 //!   SPIi | SPIr).
 //!
 //! The exact derivation is what our reference documents from libreswan's implementation; the
 //! interop case against libreswan 5.2 (pre-RFC notify numbers) checks it on the wire.
-use crate::ike_sa::{Ctx, IkeSa, Received};
+use crate::exchange::Received;
 use crate::keymat::prf_plus;
 use crate::notify::{find_notify, IkeError};
-use crate::tasks::ike_init::{install_keys, next_exchange};
-use crate::tasks::intermediate::{fold, fold_outgoing, Chain};
-use crate::tasks::{peer_error, Pending};
+use crate::sa_data::SaData;
+use crate::tasks::ike_init::install_keys;
+use crate::tasks::manager::{next_exchange, peer_error, responder_next_state, Ctx, IkeSa};
+use crate::tasks::Pending;
 use crate::IkeState;
 use pqike_wire::{ExchangeType, Notify, NotifyType, Payload};
 
@@ -42,7 +44,7 @@ pub(crate) fn is_ppk_request(sa: &IkeSa, msg: &Received) -> bool {
 }
 
 /// The new key generation from the PPK.
-fn rekey_with_ppk(sa: &mut IkeSa, ctx: &Ctx<'_>, ppk: &[u8]) -> Result<(), IkeError> {
+fn rekey_with_ppk(sa: &mut SaData, ctx: &Ctx<'_>, ppk: &[u8]) -> Result<(), IkeError> {
     let prf = sa.prf(ctx.crypto)?;
     let keys = sa.keys()?;
     let skeyseed = prf_plus(prf, ppk, &[&keys.sk_d], prf.key_len());
@@ -76,9 +78,6 @@ pub(crate) fn start(sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
     data.extend_from_slice(&confirm);
     let (_, key) = crate::pqauth::ppk_int_numbers(&sa.conn);
     let payloads = [Payload::Notify(Notify::new(key, data))];
-    let header = sa.header_for(ExchangeType::IKE_INTERMEDIATE, false, sa.next_request_mid);
-    fold_outgoing(sa, ctx, &header, &payloads, Chain::Initiator)?;
-    sa.state = IkeState::Intermediate;
     tracing::debug!(
         sa = sa.id.0,
         "offering PPK '{ppk_id}' in IKE_INTERMEDIATE (RFC 9867)"
@@ -100,15 +99,6 @@ pub(crate) fn process_response(
     msg: &Received,
 ) -> Result<(), IkeError> {
     peer_error(&msg.payloads)?;
-    fold(
-        sa,
-        ctx,
-        &msg.header,
-        &msg.unencrypted,
-        msg.first_inner,
-        &msg.inner,
-        Chain::Responder,
-    )?;
     match find_notify(&msg.payloads, NotifyType::PPK_IDENTITY) {
         Some(n) => {
             let id = crate::ppk::parse_identity(&n.data)?;
@@ -156,15 +146,6 @@ pub(crate) fn process_request(
     {
         return Err(IkeError::Syntax("unexpected PPK_IDENTITY_KEY".into()));
     }
-    fold(
-        sa,
-        ctx,
-        &msg.header,
-        &msg.unencrypted,
-        msg.first_inner,
-        &msg.inner,
-        Chain::Initiator,
-    )?;
     let (_, key) = crate::pqauth::ppk_int_numbers(&sa.conn);
     let prf = sa.prf(ctx.crypto)?;
     let mut chosen: Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> = None;
@@ -214,8 +195,6 @@ pub(crate) fn process_request(
     }
     let mid = msg.header.message_id;
     reply.extend(crate::pqauth::intermediate_response_notifies(sa));
-    let header = sa.header_for(ExchangeType::IKE_INTERMEDIATE, true, mid);
-    fold_outgoing(sa, ctx, &header, &reply, Chain::Responder)?;
     sa.send_response(ctx, ExchangeType::IKE_INTERMEDIATE, mid, &reply)?;
     if let Some((ident, secret)) = chosen {
         rekey_with_ppk(sa, ctx, &secret)?;
@@ -229,6 +208,6 @@ pub(crate) fn process_request(
         );
         sa.pqauth.ppk_used = Some(shown);
     }
-    sa.state = IkeState::Authenticating;
+    responder_next_state(sa);
     Ok(())
 }

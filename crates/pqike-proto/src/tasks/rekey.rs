@@ -1,15 +1,14 @@
-//! SA lifecycle state and timers: rekey and hard-expiry deadlines with strongSwan-style jitter,
-//! the queue of exchanges waiting for the (one-request) window, and the RFC 7296 §2.8.1
-//! collision rule.
+//! SA lifecycle timers: rekey and hard-expiry deadlines with strongSwan-style jitter, what
+//! expiries queue (the queue itself and what runs next are the task manager's), and the RFC
+//! 7296 §2.8.1 collision rule.
 //!
 //! Times come from [`crate::LifecycleConfig`]: an SA is rekeyed at
 //! `rekey_time - uniform(0, rand_time)` after it was created and torn down at `life_time`
 //! (strongSwan's `rekey_time`, `rand_time`, `life_time`; defaults life = rekey + 10 %,
 //! rand = life - rekey). The jitter makes simultaneous rekeys by both peers unlikely (§2.8).
-use crate::ike_sa::{ChildSa, Ctx, IkeSa};
-use crate::tasks::create_child::{self, Kind};
+use crate::sa_data::{ChildLife, ChildSa, ChildState};
+use crate::tasks::manager::{start_queued, Ctx, IkeSa, Queued};
 use crate::{DownReason, IkeState, LifecycleConfig};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// How long a responder keeps the state of a CREATE_CHILD_SA waiting for its IKE_FOLLOWUP_KE
@@ -17,85 +16,6 @@ use std::time::{Duration, Instant};
 pub(crate) const FOLLOWUP_STATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Retry delay after TEMPORARY_FAILURE or a failed rekey (strongSwan retries within seconds).
 pub(crate) const RETRY_DELAY: Duration = Duration::from_secs(2);
-
-/// An exchange waiting for the request window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Queued {
-    /// Create the child of config index `cfg` (further children, or after a childless setup).
-    NewChild(usize),
-    /// Rekey the child with this inbound SPI.
-    RekeyChild(u32),
-    /// Rekey the IKE SA.
-    RekeyIke,
-    /// Delete the child with this inbound SPI (hard expiry).
-    DeleteChild(u32),
-}
-
-/// State of one Child SA in its lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) enum ChildState {
-    /// Carrying traffic.
-    #[default]
-    Installed,
-    /// Our CREATE_CHILD_SA rekeying it is outstanding.
-    Rekeying,
-    /// A new SA replaced it; it stays installed (inbound stragglers) until the Delete exchange.
-    Rekeyed,
-    /// Our Delete for it is outstanding.
-    Deleting,
-}
-
-/// The peer's rekey of a child we were rekeying ourselves (RFC 7296 §2.8.1).
-#[derive(Clone, Debug)]
-pub(crate) struct Collision {
-    /// Inbound SPI (Child SA) or SA handle (IKE SA) of what the peer's exchange created.
-    pub created: u64,
-    /// That exchange's nonces.
-    pub ni: Vec<u8>,
-    /// Responder nonce.
-    pub nr: Vec<u8>,
-}
-
-/// Lifecycle of one Child SA.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ChildLife {
-    /// Index of its child config.
-    pub cfg: usize,
-    pub state: ChildState,
-    pub rekey_at: Option<Instant>,
-    pub expire_at: Option<Instant>,
-    pub collision: Option<Collision>,
-    /// Installed inbound-only as the replacement of this (old) SA: activate the outbound
-    /// direction once the old one is gone.
-    pub replaces: Option<u32>,
-}
-
-/// Lifecycle of one IKE SA.
-#[derive(Default)]
-pub(crate) struct IkeLife {
-    /// Timers were armed (at establishment).
-    pub armed: bool,
-    pub rekey_at: Option<Instant>,
-    pub expire_at: Option<Instant>,
-    pub queue: VecDeque<Queued>,
-    /// Replaced by a new IKE SA: its removal is no close/dpd event.
-    pub rekeyed: bool,
-    /// Our IKE rekey is outstanding.
-    pub rekeying: bool,
-    /// Our IKE rekey won a collision: the peer's new SA is redundant.
-    pub won_collision: bool,
-    /// The peer rekeyed this IKE SA while our rekey was outstanding.
-    pub ike_collision: Option<Collision>,
-    /// Responder: CREATE_CHILD_SA exchanges waiting for IKE_FOLLOWUP_KE rounds.
-    pub followups: Vec<create_child::FollowupState>,
-    /// Both sides sent CHILD_SA_PFS_INFO_SUPPORTED in IKE_SA_INIT.
-    pub pfs_info: bool,
-    /// Remote access (`cp`): our CFG_REQUEST went out / the CFG_REPLY waiting for the IKE_AUTH
-    /// response / the virtual IPs assigned (to the peer as server, to us as client).
-    pub cp_sent: bool,
-    pub cp_reply: Vec<pqike_wire::Payload>,
-    pub vips: Vec<std::net::IpAddr>,
-}
 
 /// Uniform jitter in `[0, max]` from the injected random source.
 fn jitter(ctx: &Ctx<'_>, max: Duration) -> Duration {
@@ -133,7 +53,7 @@ pub(crate) fn child_hard_lifetime(lc: &LifecycleConfig) -> Duration {
 }
 
 /// Lifecycle of a Child SA installed now.
-pub(crate) fn child_life(sa: &IkeSa, ctx: &Ctx<'_>, cfg: usize) -> ChildLife {
+pub(crate) fn child_life(sa: &crate::sa_data::SaData, ctx: &Ctx<'_>, cfg: usize) -> ChildLife {
     let lc = &sa.conn.lifecycle;
     let (rekey_at, expire_at) = deadlines(ctx, lc, lc.child_rekey_time, lc.child_life_time);
     ChildLife {
@@ -147,7 +67,7 @@ pub(crate) fn child_life(sa: &IkeSa, ctx: &Ctx<'_>, cfg: usize) -> ChildLife {
 }
 
 /// Arm the IKE SA timers (at establishment, or for an IKE SA created by a rekey).
-pub(crate) fn arm_ike(sa: &mut IkeSa, ctx: &Ctx<'_>) {
+pub(crate) fn arm_ike(sa: &mut crate::sa_data::SaData, ctx: &Ctx<'_>) {
     let lc = &sa.conn.lifecycle;
     let (rekey_at, expire_at) = deadlines(ctx, lc, lc.ike_rekey_time, lc.ike_life_time);
     sa.life.rekey_at = rekey_at;
@@ -165,7 +85,7 @@ pub(crate) fn ours_is_redundant(ours: (&[u8], &[u8]), theirs: (&[u8], &[u8])) ->
 }
 
 /// Effective liveness interval: the connection's `dpd_delay`, else the endpoint's.
-pub(crate) fn dpd_interval(sa: &IkeSa, ctx_cfg: &crate::EndpointConfig) -> Option<Duration> {
+pub(crate) fn dpd_interval(sa: &crate::sa_data::SaData, ctx_cfg: &crate::EndpointConfig) -> Option<Duration> {
     sa.conn
         .lifecycle
         .dpd_delay
@@ -190,18 +110,11 @@ pub(crate) fn deadline(sa: &IkeSa) -> Option<Instant> {
         times.extend(c.life.expire_at);
     }
     times.extend(
-        sa.life
-            .followups
+        sa.followups
             .iter()
             .map(|f| f.created + FOLLOWUP_STATE_TIMEOUT),
     );
     times.into_iter().min()
-}
-
-fn enqueue(sa: &mut IkeSa, q: Queued) {
-    if !sa.life.queue.contains(&q) {
-        sa.life.queue.push_back(q);
-    }
 }
 
 /// Timers: hard expiry, rekey triggers, stale follow-up state. Then start queued work.
@@ -216,16 +129,17 @@ pub(crate) fn on_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
         hard_delete(sa, ctx, "IKE SA lifetime expired");
         return;
     }
-    sa.life
-        .followups
+    sa.followups
         .retain(|f| now < f.created + FOLLOWUP_STATE_TIMEOUT);
     if sa.life.rekey_at.is_some_and(|t| now >= t) && !sa.life.rekeying {
         sa.life.rekey_at = None;
         tracing::info!(sa = sa.id.0, "IKE SA rekey time reached");
-        enqueue(sa, Queued::RekeyIke);
+        sa.enqueue(Queued::RekeyIke);
     }
     let mut expired = Vec::new();
-    for c in &mut sa.children {
+    let mut rekey = Vec::new();
+    let id = sa.id;
+    for c in &mut sa.data.children {
         if c.life.expire_at.is_some_and(|t| now >= t) {
             c.life.expire_at = None;
             expired.push(c.status.spi_in);
@@ -233,14 +147,16 @@ pub(crate) fn on_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
         {
             c.life.rekey_at = None;
             tracing::info!(
-                sa = sa.id.0,
+                sa = id.0,
                 "CHILD_SA {} {:08x} rekey time reached",
                 c.status.name,
                 c.status.spi_in
             );
-            sa.life.queue.push_back(Queued::RekeyChild(c.status.spi_in));
+            rekey.push(c.status.spi_in);
         }
     }
+    sa.queue
+        .extend(rekey.into_iter().map(Queued::RekeyChild));
     for spi in expired {
         expire_child(sa, ctx, spi);
     }
@@ -249,10 +165,10 @@ pub(crate) fn on_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
 
 /// Tear the IKE SA down now: a Delete if the window is free, else silently.
 fn hard_delete(sa: &mut IkeSa, ctx: &mut Ctx<'_>, why: &str) {
-    if sa.outstanding.is_none() {
+    if !sa.busy() {
         crate::tasks::informational::start_delete(sa, ctx);
     } else {
-        sa.finish(DownReason::LocalError(why.into()));
+        sa.mark_down(DownReason::LocalError(why.into()));
     }
 }
 
@@ -272,8 +188,8 @@ pub(crate) fn expire_child(sa: &mut IkeSa, ctx: &mut Ctx<'_>, spi_in: u32) {
         spi_in: c.status.spi_in,
         spi_out: c.status.spi_out,
     });
-    sa.life.queue.retain(|q| *q != Queued::RekeyChild(spi_in));
-    enqueue(sa, Queued::DeleteChild(spi_in));
+    sa.queue.retain(|q| *q != Queued::RekeyChild(spi_in));
+    sa.enqueue(Queued::DeleteChild(spi_in));
     // The IKE SA may be in the middle of rekeying this child: that exchange now fails cleanly
     // (its response finds no old SA) and the new SA is deleted again.
     let _ = c;
@@ -290,40 +206,7 @@ pub(crate) fn esp_notice(sa: &mut IkeSa, ctx: &mut Ctx<'_>, spi_in: u32, hard: b
                 sa = sa.id.0,
                 "soft expiry of CHILD_SA {spi_in:08x}: rekeying"
             );
-            enqueue(sa, Queued::RekeyChild(spi_in));
-        }
-    }
-    start_queued(sa, ctx);
-}
-
-/// Queue creation of a child config (further children / childless setup / acquire).
-pub(crate) fn queue_child(sa: &mut IkeSa, cfg: usize) {
-    enqueue(sa, Queued::NewChild(cfg));
-}
-
-/// Queue a rekey of the IKE SA or one child (commands).
-pub(crate) fn queue(sa: &mut IkeSa, q: Queued) {
-    enqueue(sa, q);
-}
-
-/// After every input: arm timers of a freshly established SA, queue its further children, and
-/// start the next queued exchange if the request window is free.
-pub(crate) fn after_input(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
-    if sa.dead.is_some() || sa.state != IkeState::Established {
-        return;
-    }
-    activate_replacements(sa, ctx);
-    if !sa.life.armed {
-        arm_ike(sa, ctx);
-        if sa.initiator {
-            // RFC 7296 §1.3: further children (and every child of a childless IKE SA, RFC 6023)
-            // come with CREATE_CHILD_SA.
-            // The first child went in IKE_AUTH unless the IKE SA was initiated childless; a
-            // failure there is final (no retry here).
-            let first = usize::from(sa.conn.childless != crate::Childless::Force);
-            for i in first..sa.conn.children.len() {
-                enqueue(sa, Queued::NewChild(i));
-            }
+            sa.enqueue(Queued::RekeyChild(spi_in));
         }
     }
     start_queued(sa, ctx);
@@ -333,50 +216,17 @@ pub(crate) fn after_input(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
 /// or it expired) may now carry our outbound traffic.
 pub(crate) fn activate_replacements(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
     let present: Vec<u32> = sa.children.iter().map(|c| c.status.spi_in).collect();
-    for c in &mut sa.children {
+    let id = sa.id;
+    for c in &mut sa.data.children {
         if let Some(old) = c.life.replaces {
             if !present.contains(&old) {
                 c.life.replaces = None;
                 ctx.out.events.push_back(crate::Event::ActivateChildSa {
-                    ike_sa: sa.id,
+                    ike_sa: id,
                     spi_in: c.status.spi_in,
                     spi_out: c.status.spi_out,
                 });
             }
-        }
-    }
-}
-
-/// Start the next queued exchange when no request is outstanding (RFC 7296 §2.3 window of 1).
-pub(crate) fn start_queued(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
-    while sa.outstanding.is_none() && sa.dead.is_none() && sa.state == IkeState::Established {
-        if sa.delete_queued || sa.life.rekeyed {
-            return;
-        }
-        let Some(q) = sa.life.queue.pop_front() else {
-            return;
-        };
-        let r = match q {
-            Queued::NewChild(cfg) => create_child::start(sa, ctx, Kind::NewChild { cfg }),
-            Queued::RekeyChild(spi) => match sa.children.iter().find(|c| c.status.spi_in == spi) {
-                Some(c) if c.life.state == ChildState::Installed => {
-                    let cfg = c.life.cfg;
-                    create_child::start(
-                        sa,
-                        ctx,
-                        Kind::RekeyChild {
-                            cfg,
-                            old_spi_in: spi,
-                        },
-                    )
-                }
-                _ => continue,
-            },
-            Queued::RekeyIke => create_child::start(sa, ctx, Kind::RekeyIke),
-            Queued::DeleteChild(spi) => create_child::start_delete_child(sa, ctx, spi),
-        };
-        if let Err(e) = r {
-            tracing::warn!(sa = sa.id.0, "cannot start {q:?}: {e}");
         }
     }
 }
@@ -398,7 +248,7 @@ pub(crate) fn pfs_info_notify(conn: &crate::ConnectionConfig) -> Option<pqike_wi
 }
 
 /// Record whether the peer's IKE_SA_INIT message announced PFS info (and we do too).
-pub(crate) fn note_pfs_info(sa: &mut IkeSa, payloads: &[pqike_wire::Payload]) {
+pub(crate) fn note_pfs_info(sa: &mut crate::sa_data::SaData, payloads: &[pqike_wire::Payload]) {
     sa.life.pfs_info =
         sa.conn.lifecycle.pfs_info_notify.is_some_and(|t| {
             crate::notify::find_notify(payloads, pqike_wire::NotifyType(t)).is_some()

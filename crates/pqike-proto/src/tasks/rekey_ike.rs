@@ -2,12 +2,13 @@
 //! SKEYSEED = prf(SK_d(old), SK(0) | Ni | Nr [| SK(1) | ... | SK(n)]) computed with the old SA's
 //! PRF (which the rekey proposals keep fixed), the children moving over, and the §2.8.2
 //! collision rule deciding which new SA survives.
-use crate::crypto_ctx::IkeAlgs;
-use crate::ike_sa::{Ctx, IkeSa};
+use crate::exchange::protect::IkeAlgs;
 use crate::notify::IkeError;
+use crate::sa_data::Collision;
 use crate::tasks::create_child::Negotiated;
 use crate::tasks::ike_init::install_keys;
-use crate::tasks::rekey::{self, Collision};
+use crate::tasks::manager::{Ctx, IkeSa};
+use crate::tasks::rekey;
 use crate::{Event, IkeState, SaId};
 use zeroize::Zeroizing;
 
@@ -49,8 +50,9 @@ fn build(old: &IkeSa, ctx: &mut Ctx<'_>, neg: &Negotiated) -> Result<IkeSa, IkeE
         neg.we_initiated,
         spi_i,
         spi_r,
-        old.local,
-        old.remote,
+        // The new SA starts with both message-ID windows at 0 (RFC 7296 §2.18) on the old
+        // SA's path.
+        old.msg.path,
         ctx.now,
     );
     let prf_id = neg.sel.prf.ok_or(IkeError::NoProposal)?;
@@ -95,9 +97,7 @@ fn build(old: &IkeSa, ctx: &mut Ctx<'_>, neg: &Negotiated) -> Result<IkeSa, IkeE
     new.peer = old.peer.clone();
     new.local_id = old.local_id.clone();
     new.remote_id = old.remote_id.clone();
-    new.life.vips = old.life.vips.clone();
-    new.next_request_mid = 0;
-    new.next_peer_mid = 0;
+    new.cp.vips = old.cp.vips.clone();
     rekey::arm_ike(&mut new, ctx);
     Ok(new)
 }

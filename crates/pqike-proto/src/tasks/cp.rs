@@ -11,12 +11,15 @@
 //!   rekeys and gets the same address back), DNS and subnets of that pool; the child's TSi is
 //!   narrowed to the assigned addresses. No free address: INTERNAL_ADDRESS_FAILURE.
 //!
-//! The hooks sit below the IKE_AUTH task: [`request_payloads`] / [`response_payloads`] add to
-//! the messages as they are sent, [`on_request`] / [`on_reply`] look at received ones.
-use crate::ike_sa::{Ctx, IkeSa};
+//! A task contributing to the shared IKE_AUTH messages ([`crate::tasks::features`]):
+//! [`request_payloads`] / [`response_payloads`] add to them, [`on_request`] / [`on_reply`] look
+//! at received ones.
+use crate::notify::IkeError;
+use crate::sa_data::SaData;
+use crate::tasks::manager::Ctx;
 use crate::{Event, PoolConfig, VirtualIp};
 use pqike_wire::{
-    CfgAttribute, CfgType, Config, ExchangeType, Notify, NotifyType, Payload, TrafficSelector,
+    CfgAttribute, CfgType, Config, Notify, NotifyType, Payload, TrafficSelector,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -75,11 +78,6 @@ fn next_addr(a: IpAddr) -> Option<IpAddr> {
     }
 }
 
-/// The lease owner key of an SA's peer (survives IKE rekeys).
-pub(crate) fn owner(sa: &IkeSa) -> String {
-    format!("{}/{}", sa.conn.name, sa.remote_id)
-}
-
 fn attr(t: u16, value: Vec<u8>) -> CfgAttribute {
     CfgAttribute {
         attr_type: t,
@@ -101,12 +99,12 @@ fn netmask(prefix: u8) -> Vec<u8> {
 }
 
 /// Client: CP(CFG_REQUEST) for the first IKE_AUTH request.
-pub(crate) fn request_payloads(sa: &mut IkeSa, exchange: ExchangeType) -> Vec<Payload> {
+pub(crate) fn request_payloads(sa: &mut SaData) -> Vec<Payload> {
     let vips = &sa.conn.lifecycle.vips;
-    if exchange != ExchangeType::IKE_AUTH || !sa.initiator || vips.is_empty() || sa.life.cp_sent {
+    if !sa.initiator || vips.is_empty() || sa.cp.sent {
         return Vec::new();
     }
-    sa.life.cp_sent = true;
+    sa.cp.sent = true;
     let mut attributes = Vec::new();
     for v in vips {
         match v {
@@ -140,7 +138,7 @@ pub(crate) fn request_payloads(sa: &mut IkeSa, exchange: ExchangeType) -> Vec<Pa
 }
 
 /// Server: a CFG_REQUEST in an IKE_AUTH request. Assigns addresses and prepares the reply.
-pub(crate) fn on_request(sa: &mut IkeSa, ctx: &mut Ctx<'_>, payloads: &[Payload]) {
+pub(crate) fn on_request(sa: &mut SaData, ctx: &mut Ctx<'_>, payloads: &[Payload]) {
     let Some(req) = payloads.iter().find_map(|p| match p {
         Payload::Cp(c) if c.cfg_type == CfgType::REQUEST => Some(c),
         _ => None,
@@ -157,7 +155,7 @@ pub(crate) fn on_request(sa: &mut IkeSa, ctx: &mut Ctx<'_>, payloads: &[Payload]
     }
     let wants = |t: u16| req.attributes.iter().any(|a| a.attr_type == t);
     let (want4, want6) = (wants(INTERNAL_IP4_ADDRESS), wants(INTERNAL_IP6_ADDRESS));
-    let owner = owner(sa);
+    let owner = sa.lease_owner();
     let mut attributes = Vec::new();
     let mut assigned = Vec::new();
     let mut failed = false;
@@ -215,10 +213,11 @@ pub(crate) fn on_request(sa: &mut IkeSa, ctx: &mut Ctx<'_>, payloads: &[Payload]
                 sa = sa.id.0,
                 "no virtual IP for {owner}: pools exhausted or wrong family"
             );
-            reply.push(Payload::Notify(Notify::new(
-                NotifyType::INTERNAL_ADDRESS_FAILURE,
-                Vec::new(),
-            )));
+            reply.extend(
+                IkeError::InternalAddressFailure("pools exhausted or wrong family")
+                    .notify()
+                    .map(Payload::Notify),
+            );
         }
     } else {
         reply.push(Payload::Cp(Config {
@@ -241,34 +240,23 @@ pub(crate) fn on_request(sa: &mut IkeSa, ctx: &mut Ctx<'_>, payloads: &[Payload]
             )));
         }
     }
-    sa.life.vips = assigned;
-    sa.life.cp_reply = reply;
+    sa.cp.vips = assigned;
+    sa.cp.reply = reply;
 }
 
-/// Server: the CP reply goes into the IKE_AUTH response that completes authentication (the
-/// one carrying AUTH, not an error).
-pub(crate) fn response_payloads(
-    sa: &mut IkeSa,
-    exchange: ExchangeType,
-    payloads: &[Payload],
-) -> Vec<Payload> {
-    if exchange != ExchangeType::IKE_AUTH
-        || sa.life.cp_reply.is_empty()
-        || crate::notify::first_error(payloads).is_some()
-        || !payloads.iter().any(|p| matches!(p, Payload::Auth(_)))
-    {
-        return Vec::new();
-    }
-    std::mem::take(&mut sa.life.cp_reply)
+/// Server: the CP reply prepared by [`on_request`], for the IKE_AUTH response that completes
+/// authentication (the one carrying AUTH, not an error).
+pub(crate) fn response_payloads(sa: &mut SaData) -> Vec<Payload> {
+    std::mem::take(&mut sa.cp.reply)
 }
 
 /// Server: narrow the child's TSi (the client's side) to its virtual IPs (RFC 7296 §2.19).
-pub(crate) fn narrow_to_vips(sa: &IkeSa, tsi: Vec<TrafficSelector>) -> Vec<TrafficSelector> {
-    if sa.life.vips.is_empty() {
+pub(crate) fn narrow_to_vips(sa: &SaData, tsi: Vec<TrafficSelector>) -> Vec<TrafficSelector> {
+    if sa.cp.vips.is_empty() {
         return tsi;
     }
     let mut out = Vec::new();
-    for v in &sa.life.vips {
+    for v in &sa.cp.vips {
         let host = TrafficSelector {
             ip_protocol: 0,
             start_port: 0,
@@ -294,12 +282,12 @@ fn parse_addr(v: &[u8]) -> Option<IpAddr> {
 }
 
 /// Client: the CFG_REPLY in the IKE_AUTH response -> [`Event::VirtualIp`].
-pub(crate) fn on_reply(sa: &mut IkeSa, ctx: &mut Ctx<'_>, payloads: &[Payload]) {
+pub(crate) fn on_reply(sa: &mut SaData, ctx: &mut Ctx<'_>, payloads: &[Payload]) {
     let Some(reply) = payloads.iter().find_map(|p| match p {
         Payload::Cp(c) if c.cfg_type == CfgType::REPLY => Some(c),
         _ => None,
     }) else {
-        if sa.life.cp_sent {
+        if sa.cp.sent {
             tracing::warn!(
                 sa = sa.id.0,
                 "virtual IP requested, but the peer assigned none"
@@ -364,7 +352,7 @@ pub(crate) fn on_reply(sa: &mut IkeSa, ctx: &mut Ctx<'_>, payloads: &[Payload]) 
     }
     for vip in [v4, v6].into_iter().flatten() {
         tracing::info!(sa = sa.id.0, "virtual IP {} assigned by the peer", vip.addr);
-        sa.life.vips.push(vip.addr);
+        sa.cp.vips.push(vip.addr);
         ctx.out.events.push_back(Event::VirtualIp {
             sa: sa.id,
             connection: sa.conn.name.clone(),

@@ -3,13 +3,13 @@
 //! Sending: the inner payloads are encoded once; if the SK message would not fit in one datagram
 //! (and fragmentation was negotiated) the plaintext is cut into SKF fragments, each padded, given a
 //! fresh IV and sealed on its own. Receiving: each SK/SKF body is opened (ICV checked) on its own;
-//! fragment reassembly happens on the plaintexts ([`crate::fragment`]).
+//! fragment reassembly happens on the plaintexts ([`super::fragment`]).
 use crate::keymat::IkeKeys;
 use crate::notify::IkeError;
 use pqike_crypto::{CryptoProvider, SecureRandom, SkCipher};
 use pqike_wire::{
-    decode_payload_chain, encode_payload_chain, locate_encrypted, sk_layout, EncryptedLocation,
-    Header, Payload, PayloadType, IKE_HEADER_LEN,
+    decode_payload_chain, locate_encrypted, sk_layout, EncryptedLocation, Header, Payload,
+    PayloadType, IKE_HEADER_LEN,
 };
 use zeroize::Zeroizing;
 
@@ -85,21 +85,22 @@ fn pad(data: &[u8], block: usize) -> Vec<u8> {
     out
 }
 
-/// Encode, fragment if needed, and seal `payloads`. `max_len` is the largest IKE message (without
-/// IP/UDP headers or non-ESP marker) we may send in one datagram; `None` = never fragment.
-/// Returns one datagram (SK) or several (SKF), without non-ESP marker.
+/// Fragment if needed and seal the encoded inner payload chain (`first_inner`, `inner`).
+/// `max_len` is the largest IKE message (without IP/UDP headers or non-ESP marker) we may send in
+/// one datagram; `None` = never fragment. Returns one datagram (SK) or several (SKF), without
+/// any framing.
 pub(crate) fn seal_message(
     cipher: &dyn SkCipher,
     rng: &dyn SecureRandom,
     header: &Header,
-    payloads: &[Payload],
+    first_inner: PayloadType,
+    inner: &[u8],
     max_len: Option<usize>,
 ) -> Result<Vec<Vec<u8>>, IkeError> {
-    let (first_inner, inner) = encode_payload_chain(payloads);
     let iv_len = cipher.iv_len();
     let icv_len = cipher.icv_len();
     let block = cipher.block_len().max(1);
-    let whole = IKE_HEADER_LEN + SK_HEADER_LEN + iv_len + pad(&inner, block).len() + icv_len;
+    let whole = IKE_HEADER_LEN + SK_HEADER_LEN + iv_len + pad(inner, block).len() + icv_len;
     let mut packets = Vec::new();
     match max_len {
         Some(max) if whole > max => {
@@ -141,7 +142,7 @@ pub(crate) fn seal_message(
             header,
             first_inner,
             None,
-            &pad(&inner, block),
+            &pad(inner, block),
         )?),
     }
     Ok(packets)

@@ -1,27 +1,10 @@
-//! RFC 7383 fragmentation: the size budget for sending and bounded reassembly for receiving.
+//! RFC 7383 fragmentation: bounded reassembly for receiving.
 //!
-//! Sealing of the individual fragments lives in [`crate::crypto_ctx`]; this module decides how big
-//! a datagram may be and collects already-authenticated fragment plaintexts into one message.
+//! Sealing of the individual fragments lives in [`super::protect`], the datagram budget in
+//! [`crate::path`]; this module collects already-authenticated fragment plaintexts into one
+//! message, within the configured limits.
 use pqike_wire::PayloadType;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-
-/// IPv4 / IPv6 header and UDP header sizes (RFC 7383 §2.5.1: fragment_size counts the whole IP datagram).
-const IPV4_HEADER: usize = 20;
-const IPV6_HEADER: usize = 40;
-const UDP_HEADER: usize = 8;
-/// Non-ESP marker on the NAT-T port (RFC 3948 §2.2).
-const NON_ESP_MARKER: usize = 4;
-
-/// The largest IKE message that fits in one IP datagram of `fragment_size` octets.
-pub(crate) fn max_ike_len(fragment_size: usize, remote: SocketAddr, nat_t: bool) -> usize {
-    let ip = if remote.is_ipv4() {
-        IPV4_HEADER
-    } else {
-        IPV6_HEADER
-    };
-    fragment_size.saturating_sub(ip + UDP_HEADER + if nat_t { NON_ESP_MARKER } else { 0 })
-}
 
 /// Reassembly of one fragmented message (one message ID and direction).
 #[derive(Debug)]
@@ -139,14 +122,5 @@ mod tests {
         assert!(r.add(1, 4, PayloadType::IDI, vec![1], 8, 100).is_err());
         assert!(r.add(1, 3, PayloadType::IDI, vec![1], 2, 100).is_err());
         assert!(r.add(1, 3, PayloadType::IDI, vec![0; 101], 8, 100).is_err());
-    }
-
-    #[test]
-    fn size_budget() {
-        let v4: SocketAddr = "192.0.2.1:500".parse().unwrap();
-        assert_eq!(max_ike_len(1280, v4, false), 1252);
-        assert_eq!(max_ike_len(1280, v4, true), 1248);
-        let v6: SocketAddr = "[2001:db8::1]:500".parse().unwrap();
-        assert_eq!(max_ike_len(1280, v6, false), 1232);
     }
 }
