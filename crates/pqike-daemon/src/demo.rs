@@ -277,13 +277,15 @@ pub async fn run(proposal: &str, esp_proposal: &str, verbose: bool) -> Result<()
         datagrams: [0; 2],
         verbose,
     };
-    demo.nodes[0].endpoint.handle_command(
-        Instant::now(),
-        Command::Initiate {
-            connection: CONN.into(),
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    demo.nodes[0]
+        .endpoint
+        .handle_command(
+            Instant::now(),
+            Command::Initiate {
+                connection: CONN.into(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
     let mut up = [false; 2];
     let mut initiator_up_at = None;
     demo.run_until(|i, ev| {
@@ -344,13 +346,15 @@ pub async fn run(proposal: &str, esp_proposal: &str, verbose: bool) -> Result<()
     );
     println!();
     println!("Deleting the IKE SA (INFORMATIONAL with a Delete payload):");
-    demo.nodes[0].endpoint.handle_command(
-        Instant::now(),
-        Command::Terminate {
-            connection: CONN.into(),
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    demo.nodes[0]
+        .endpoint
+        .handle_command(
+            Instant::now(),
+            Command::Terminate {
+                connection: CONN.into(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
     let mut down = [false; 2];
     demo.run_until(|i, ev| {
         if matches!(ev, Event::IkeDown { .. }) {

@@ -174,7 +174,9 @@ impl Endpoint {
                 return;
             }
             Classified::Esp => {
-                tracing::trace!("ESP packet from {remote} on the NAT-T port: not for the IKE engine");
+                tracing::trace!(
+                    "ESP packet from {remote} on the NAT-T port: not for the IKE engine"
+                );
                 return;
             }
             Classified::Runt => {
@@ -624,11 +626,10 @@ impl Endpoint {
         sa.send_initial_contact = !(self.index.of_connection(&conn.name).any(alive)
             || self.index.of_remote_id(&peer).any(alive));
         let mut ctx = ctx!(self, now);
-        ike_init::initiate(&mut sa, &mut ctx)
-            .map_err(|error| CommandError::Initiate {
-                connection: name.into(),
-                error,
-            })?;
+        ike_init::initiate(&mut sa, &mut ctx).map_err(|error| CommandError::Initiate {
+            connection: name.into(),
+            error,
+        })?;
         tracing::info!(sa = id.0, "initiating IKE_SA {name} to {remote}");
         self.sas.insert(id, sa);
         self.settle(id);

@@ -218,7 +218,10 @@ mod tests {
     #[test]
     fn every_refusal_goes_through_one_map() {
         let cases = [
-            (IkeError::TemporaryFailure("x"), NotifyType::TEMPORARY_FAILURE),
+            (
+                IkeError::TemporaryFailure("x"),
+                NotifyType::TEMPORARY_FAILURE,
+            ),
             (IkeError::ChildSaNotFound(7), NotifyType::CHILD_SA_NOT_FOUND),
             (IkeError::StateNotFound, NotifyType::STATE_NOT_FOUND),
             (

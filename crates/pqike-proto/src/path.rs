@@ -224,7 +224,10 @@ mod tests {
             Classified::Ike(Framing::UdpNatT, &[1, 2][..])
         );
         assert_eq!(Framing::classify(4500, &c, &[0xff]), Classified::Keepalive);
-        assert_eq!(Framing::classify(4500, &c, &[0, 0, 0, 1, 9]), Classified::Esp);
+        assert_eq!(
+            Framing::classify(4500, &c, &[0, 0, 0, 1, 9]),
+            Classified::Esp
+        );
         assert_eq!(Framing::classify(4500, &c, &[0, 0]), Classified::Runt);
         assert_eq!(
             Framing::classify(500, &c, &[0, 0, 0, 0]),
@@ -286,6 +289,9 @@ mod tests {
             true
         ));
         let esp = p.esp(true);
-        assert_eq!((esp.local, esp.remote, esp.udp_encap), (p.local, p.remote, true));
+        assert_eq!(
+            (esp.local, esp.remote, esp.udp_encap),
+            (p.local, p.remote, true)
+        );
     }
 }

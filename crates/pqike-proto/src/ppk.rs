@@ -4,9 +4,9 @@
 //! The exchange logic lives in `tasks::ike_auth` (RFC 8784) and `pqauth` (IKE_SA_INIT notifies);
 //! this module holds the pure parts: wire format of PPK_IDENTITY, the PPK lookup, and the key
 //! update with the saved non-PPK keys for NO_PPK_AUTH and the fallback.
-use crate::sa_data::SaData;
 use crate::keymat::prf_plus;
 use crate::notify::IkeError;
+use crate::sa_data::SaData;
 use crate::Credentials;
 use pqike_crypto::Prf;
 use zeroize::Zeroizing;

@@ -77,7 +77,11 @@ impl SaIndex {
 
     /// SAs whose peer authenticated as `remote_id`.
     pub fn of_remote_id(&self, remote_id: &str) -> impl Iterator<Item = SaId> + '_ {
-        self.by_remote_id.get(remote_id).into_iter().flatten().copied()
+        self.by_remote_id
+            .get(remote_id)
+            .into_iter()
+            .flatten()
+            .copied()
     }
 
     /// Responder SAs that have not completed IKE_AUTH.
@@ -125,8 +129,7 @@ impl SaIndex {
         }
         // The child set changes rarely; compare before touching the map.
         let same_children = e.child_spis.len() == sa.children.len()
-            && e
-                .child_spis
+            && e.child_spis
                 .iter()
                 .zip(&sa.children)
                 .all(|(a, c)| *a == c.status.spi_in);

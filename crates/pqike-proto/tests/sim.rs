@@ -171,7 +171,7 @@ impl Pair {
         let [k0, k1] = conns;
         let [r0, r1] = creds;
         let crypto: Arc<dyn pqike_crypto::CryptoProvider> = Arc::new(AwsLcProvider::new());
-        Pair {
+        let mut p = Pair {
             eps: [
                 Endpoint::new(
                     c0,
@@ -191,7 +191,13 @@ impl Pair {
             events: [Vec::new(), Vec::new()],
             net,
             now: Instant::now(),
+        };
+        // The engine reads no clock: give it the wall-clock time (2026-12-01 UTC) for
+        // certificate validity.
+        for ep in &mut p.eps {
+            ep.set_wall_clock(p.now, 1_796_083_200);
         }
+        p
     }
 
     fn drain(&mut self) {

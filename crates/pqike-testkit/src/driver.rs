@@ -79,7 +79,10 @@ pub fn endpoint(
     crypto: Arc<dyn CryptoProvider>,
     rng: Box<dyn SecureRandom>,
 ) -> Endpoint {
-    Endpoint::new(config, side.connections, side.credentials, crypto, rng)
+    let mut ep = Endpoint::new(config, side.connections, side.credentials, crypto, rng);
+    // The engine reads no clock: wall-clock time (2026-12-01 UTC) for certificate validity.
+    ep.set_wall_clock(std::time::Instant::now(), 1_796_083_200);
+    ep
 }
 
 impl Pair {

@@ -1,11 +1,11 @@
 //! The initial Child SA carried in IKE_AUTH (RFC 7296 §1.2, §2.9, §2.17): ESP proposal, traffic
 //! selector narrowing, mode, KEYMAT and the install event.
-use crate::sa_data::ChildSa;
-use crate::tasks::manager::{Ctx, IkeSa};
 use crate::keymat::child_keymat;
 use crate::notify::{find_notify, IkeError};
 use crate::proposal::{accept_reply, build_proposals, select, Selected};
+use crate::sa_data::ChildSa;
 use crate::tasks::ike_init::supported;
+use crate::tasks::manager::{Ctx, IkeSa};
 use crate::ts::{is_subset, narrow};
 use crate::{ChildConfig, ChildSaKeys, ChildSaStatus, Event, IpsecMode, ProposalConfig};
 use pqike_crypto::SecureRandom;

@@ -18,9 +18,7 @@ use crate::notify::IkeError;
 use crate::sa_data::SaData;
 use crate::tasks::manager::Ctx;
 use crate::{Event, PoolConfig, VirtualIp};
-use pqike_wire::{
-    CfgAttribute, CfgType, Config, Notify, NotifyType, Payload, TrafficSelector,
-};
+use pqike_wire::{CfgAttribute, CfgType, Config, Notify, NotifyType, Payload, TrafficSelector};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

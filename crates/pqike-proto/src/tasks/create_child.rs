@@ -17,11 +17,11 @@
 //! Errors in these exchanges fail only the Child SA / rekey, never the IKE SA (§2.21.3), except
 //! an ML-KEM decapsulation failure, after which the IKE SA is deleted (ML-KEM draft §3).
 use crate::exchange::Received;
-use crate::sa_data::{ChildState, Collision};
-use crate::tasks::manager::{Ctx, IkeSa, Queued};
 use crate::notify::{find_notify, first_error, notify_name, IkeError};
 use crate::proposal::{accept_reply, build_proposals, select, Selected};
+use crate::sa_data::{ChildState, Collision};
 use crate::tasks::ike_init::{random, supported, NONCE_LEN};
+use crate::tasks::manager::{Ctx, IkeSa, Queued};
 use crate::tasks::rekey::{self, RETRY_DELAY};
 use crate::tasks::{child, rekey_ike, Pending};
 use crate::ts::{is_subset, narrow};
@@ -934,7 +934,11 @@ fn reply_error(
     mid: u32,
     e: IkeError,
 ) -> Result<(), IkeError> {
-    let payloads: Vec<Payload> = e.notify_in(exchange).map(Payload::Notify).into_iter().collect();
+    let payloads: Vec<Payload> = e
+        .notify_in(exchange)
+        .map(Payload::Notify)
+        .into_iter()
+        .collect();
     tracing::info!(sa = sa.id.0, "answering {exchange} {mid}: {}", e.reason());
     sa.send_response(ctx, exchange, mid, &payloads)?;
     Ok(())

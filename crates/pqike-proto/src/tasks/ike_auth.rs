@@ -5,11 +5,11 @@ use crate::auth::{
 };
 use crate::exchange::Received;
 use crate::hexfmt::hex;
-use crate::tasks::features::{self, Stage};
-use crate::tasks::manager::{Ctx, IkeSa};
 use crate::keymat::{maced_id, signed_octets};
 use crate::notify::{first_error, IkeError};
 use crate::tasks::child::{self, ChildRequest};
+use crate::tasks::features::{self, Stage};
+use crate::tasks::manager::{Ctx, IkeSa};
 use crate::tasks::Pending;
 use crate::{AuthConfig, Childless, Event, Identity, IkeState};
 use pqike_wire::{

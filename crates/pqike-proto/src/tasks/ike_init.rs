@@ -78,7 +78,11 @@ fn empty(t: NotifyType) -> Payload {
 /// The capability notifies of an IKE_SA_INIT message: RFC 7383 fragmentation, RFC 7427 hash
 /// algorithms, RFC 9242 IKE_INTERMEDIATE. `responder_intermediate`: `None` in the request,
 /// else whether the responder runs IKE_INTERMEDIATE.
-pub(crate) fn capabilities(sa: &SaData, responder_intermediate: Option<bool>, out: &mut Vec<Payload>) {
+pub(crate) fn capabilities(
+    sa: &SaData,
+    responder_intermediate: Option<bool>,
+    out: &mut Vec<Payload>,
+) {
     let conn = &sa.conn;
     let fragmentation = match responder_intermediate {
         None => conn.fragmentation,
@@ -250,7 +254,14 @@ pub(crate) fn process_response(
     let shared = st.ke.complete(data)?;
     sa.spi_r = msg.header.spi_r;
     sa.nr = nonce;
-    features::received(sa, ctx, Stage::InitResponse { intermediate: false }, payloads);
+    features::received(
+        sa,
+        ctx,
+        Stage::InitResponse {
+            intermediate: false,
+        },
+        payloads,
+    );
     set_algorithms(sa, &selected)?;
     derive_initial(sa, ctx, shared.as_bytes())?;
     if sa.nat_detected() {
@@ -290,7 +301,11 @@ fn derive_initial(sa: &mut SaData, ctx: &Ctx<'_>, shared: &[u8]) -> Result<(), I
 /// Derive and install a key generation from SKEYSEED: after each RFC 9370 / RFC 9867
 /// IKE_INTERMEDIATE round (the SA already has keys) or for the new SA of an IKE rekey (it has
 /// none yet; the IKE_SA_INIT derivation goes through [`derive_initial`]).
-pub(crate) fn install_keys(sa: &mut SaData, ctx: &Ctx<'_>, skeyseed: &[u8]) -> Result<(), IkeError> {
+pub(crate) fn install_keys(
+    sa: &mut SaData,
+    ctx: &Ctx<'_>,
+    skeyseed: &[u8],
+) -> Result<(), IkeError> {
     let stage = if sa.keys.is_some() {
         IkeKeyStage::Intermediate
     } else {

@@ -1,8 +1,8 @@
 //! INFORMATIONAL (RFC 7296 §1.4): Delete of the IKE SA or of Child SAs, and empty messages as
 //! liveness checks (§2.4).
 use crate::exchange::Received;
-use crate::tasks::manager::{Ctx, IkeSa};
 use crate::notify::IkeError;
+use crate::tasks::manager::{Ctx, IkeSa};
 use crate::tasks::Pending;
 use crate::{DownReason, Event, IkeState};
 use pqike_wire::{Delete, ExchangeType, Payload, ProtocolId};

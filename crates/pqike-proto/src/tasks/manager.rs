@@ -632,7 +632,11 @@ fn respond_error(
     mid: u32,
     e: &IkeError,
 ) {
-    let payloads: Vec<Payload> = e.notify_in(exchange).map(Payload::Notify).into_iter().collect();
+    let payloads: Vec<Payload> = e
+        .notify_in(exchange)
+        .map(Payload::Notify)
+        .into_iter()
+        .collect();
     if let Err(e) = sa.send_response(ctx, exchange, mid, &payloads) {
         tracing::warn!(sa = sa.id.0, "cannot send error response: {e}");
     }

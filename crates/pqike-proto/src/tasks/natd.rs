@@ -56,7 +56,12 @@ pub(crate) fn payloads(sa: &IkeSa, crypto: &dyn CryptoProvider, spi_r: u64) -> [
 
 /// Compare the peer's NAT-D hashes with what we see (RFC 7296 §2.23). No NAT-D notifies: the peer
 /// does not do NAT-T, assume no NAT.
-pub(crate) fn detect(sa: &mut IkeSa, crypto: &dyn CryptoProvider, payloads: &[Payload], spi_r: u64) {
+pub(crate) fn detect(
+    sa: &mut IkeSa,
+    crypto: &dyn CryptoProvider,
+    payloads: &[Payload],
+    spi_r: u64,
+) {
     let mut src = Vec::new();
     let mut dst = None;
     for p in payloads {

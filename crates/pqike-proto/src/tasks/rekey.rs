@@ -85,7 +85,10 @@ pub(crate) fn ours_is_redundant(ours: (&[u8], &[u8]), theirs: (&[u8], &[u8])) ->
 }
 
 /// Effective liveness interval: the connection's `dpd_delay`, else the endpoint's.
-pub(crate) fn dpd_interval(sa: &crate::sa_data::SaData, ctx_cfg: &crate::EndpointConfig) -> Option<Duration> {
+pub(crate) fn dpd_interval(
+    sa: &crate::sa_data::SaData,
+    ctx_cfg: &crate::EndpointConfig,
+) -> Option<Duration> {
     sa.conn
         .lifecycle
         .dpd_delay
@@ -155,8 +158,7 @@ pub(crate) fn on_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
             rekey.push(c.status.spi_in);
         }
     }
-    sa.queue
-        .extend(rekey.into_iter().map(Queued::RekeyChild));
+    sa.queue.extend(rekey.into_iter().map(Queued::RekeyChild));
     for spi in expired {
         expire_child(sa, ctx, spi);
     }
