@@ -80,8 +80,12 @@ pub fn endpoint(
     rng: Box<dyn SecureRandom>,
 ) -> Endpoint {
     let mut ep = Endpoint::new(config, side.connections, side.credentials, crypto, rng);
-    // The engine reads no clock: wall-clock time (2026-12-01 UTC) for certificate validity.
-    ep.set_wall_clock(std::time::Instant::now(), 1_796_083_200);
+    // The engine reads no clock: the harness gives it the system's wall-clock time, which
+    // the certificates testkit makes are valid around.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    ep.set_wall_clock(std::time::Instant::now(), unix);
     ep
 }
 
