@@ -493,8 +493,7 @@ impl Endpoint {
         }
         let Some(reason) = self.sas.get(&id).and_then(|s| s.dead.clone()) else {
             if let Some(sa) = self.sas.get_mut(&id) {
-                let deadline = sa.refresh_timers(&self.config);
-                self.index.update(sa, deadline);
+                self.index.refresh(sa, &self.config);
             }
             return;
         };
@@ -525,8 +524,7 @@ impl Endpoint {
                 self.out
                     .events
                     .push_back(Event::IkeRekeyed { old: id, new: to });
-                let deadline = t.refresh_timers(&self.config);
-                self.index.update(t, deadline);
+                self.index.refresh(t, &self.config);
             }
         }
         self.index.remove(id);
@@ -717,8 +715,7 @@ impl Endpoint {
                     .events
                     .extend(sa.key_log.drain(..).map(Event::IkeSaKeys));
             }
-            let deadline = sa.refresh_timers(&self.config);
-            self.index.update(&sa, deadline);
+            self.index.refresh(&mut sa, &self.config);
             self.sas.insert(sa.id, sa);
         }
         for (from, to) in std::mem::take(&mut self.out.moves) {
@@ -732,8 +729,7 @@ impl Endpoint {
             }
             for id in [from, to] {
                 if let Some(sa) = self.sas.get_mut(&id) {
-                    let deadline = sa.refresh_timers(&self.config);
-                    self.index.update(sa, deadline);
+                    self.index.refresh(sa, &self.config);
                 }
             }
         }

@@ -8,7 +8,7 @@
 //! [`SaIndex::remove`] when it reaps one; each costs O(children of that SA + log n).
 use crate::tasks::manager::IkeSa;
 use crate::timer::TimerIndex;
-use crate::SaId;
+use crate::{EndpointConfig, SaId};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -100,8 +100,14 @@ impl SaIndex {
         self.entries.entry(id).or_default().init_key = Some((spi_i, remote));
     }
 
+    /// Re-arm `sa`'s timer table and bring its entries (and its earliest deadline) up to date.
+    pub fn refresh(&mut self, sa: &mut IkeSa, cfg: &EndpointConfig) {
+        let deadline = sa.refresh_timers(cfg);
+        self.update(sa, deadline);
+    }
+
     /// Bring the entries of `sa` up to date; `deadline` is its earliest timer.
-    pub fn update(&mut self, sa: &IkeSa, deadline: Option<Instant>) {
+    fn update(&mut self, sa: &IkeSa, deadline: Option<Instant>) {
         let id = sa.id;
         let e = self.entries.entry(id).or_default();
         let spi = sa.our_spi();

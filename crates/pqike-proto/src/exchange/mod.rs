@@ -186,7 +186,6 @@ impl MessageLayer {
             sent: false,
             raw: raw.to_vec(),
         });
-        self.next_peer_mid = 1;
     }
 
     fn header(ident: &Ident, exchange: ExchangeType, response: bool, mid: u32) -> Header {
