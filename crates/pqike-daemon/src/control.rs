@@ -342,18 +342,7 @@ pub fn format_status(sas: &[IkeSaInfo]) -> String {
 
 /// Why an IKE SA went down, for `pqike up` failures and logs.
 pub fn down_reason(r: &DownReason) -> String {
-    match r {
-        DownReason::LocalDelete => "deleted locally".into(),
-        DownReason::PeerDelete => "deleted by the peer".into(),
-        DownReason::Timeout {
-            exchange,
-            retransmits,
-        } => {
-            format!("no response to {exchange} after {retransmits} retransmissions")
-        }
-        DownReason::PeerError(e) => format!("peer refused: {e}"),
-        DownReason::LocalError(e) => format!("we refused the peer: {e}"),
-    }
+    r.to_string()
 }
 
 /// Child SA algorithm name from the install event's transform IDs.

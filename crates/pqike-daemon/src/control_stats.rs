@@ -112,12 +112,16 @@ impl StatsCollector {
                         DownReason::Timeout { .. } => "timeout",
                         DownReason::PeerError(_) => "peer_error",
                         DownReason::LocalError(_) => "local_error",
+                        DownReason::HalfOpenExpired => "half_open_expired",
+                        DownReason::LifetimeExpired => "lifetime_expired",
+                        _ => "other",
                     }
                 };
                 *s.ike_down.entry(key.into()).or_default() += 1;
                 if matches!(
                     reason,
                     DownReason::Timeout { .. }
+                        | DownReason::HalfOpenExpired
                         | DownReason::PeerError(_)
                         | DownReason::LocalError(_)
                 ) {
@@ -258,7 +262,7 @@ mod tests {
             sa: SaId(2),
             connection: "c".into(),
             reason: DownReason::Timeout {
-                exchange: "INFORMATIONAL".into(),
+                exchange: pqike_wire::ExchangeType::INFORMATIONAL,
                 retransmits: 5,
             },
         });
@@ -289,7 +293,7 @@ mod tests {
             c.record(&Event::IkeDown {
                 sa: SaId(i),
                 connection: "c".into(),
-                reason: DownReason::PeerError(format!("error {i}")),
+                reason: DownReason::LocalError(pqike_proto::IkeError::Syntax(format!("error {i}"))),
             });
         }
         assert_eq!(c.stats.ike_failures, 40);

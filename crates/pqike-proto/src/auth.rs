@@ -3,7 +3,7 @@
 use crate::notify::IkeError;
 use crate::{AuthConfig, AuthRound, Credentials, Identity};
 use pqike_crypto::sig::{ecdsa_der_to_raw, ecdsa_raw_to_der};
-use pqike_crypto::{ct_eq, CryptoProvider, HashAlgorithm, Prf, SignatureScheme};
+use pqike_crypto::{ct_eq, CryptoProvider, Prf, SignatureScheme};
 use pqike_wire::{Auth, AuthMethod, IdType, Identification};
 use std::net::{IpAddr, SocketAddr};
 
@@ -289,15 +289,6 @@ pub(crate) fn verify_auth(
             Ok(())
         }
     }
-}
-
-/// SHA-1 hashes of our trust anchors' SubjectPublicKeyInfo, concatenated (RFC 7296 §3.7).
-pub(crate) fn ca_key_hashes(crypto: &dyn CryptoProvider, cacerts: &[Vec<u8>]) -> Vec<u8> {
-    cacerts
-        .iter()
-        .filter_map(|c| crate::certs::spki_of(c))
-        .flat_map(|spki| crypto.hash(HashAlgorithm::Sha1, &[&spki]))
-        .collect()
 }
 
 #[cfg(test)]

@@ -3,12 +3,22 @@
 use crate::auth::id_string;
 use crate::notify::IkeError;
 use pqike_crypto::pki::{verify_chain, Certificate};
+use pqike_crypto::{CryptoProvider, HashAlgorithm};
 use pqike_wire::{IdType, Identification};
 use std::net::IpAddr;
 
 /// The DER SubjectPublicKeyInfo of a certificate (`None` if it does not parse).
 pub(crate) fn spki_of(cert: &[u8]) -> Option<Vec<u8>> {
     Certificate::parse(cert).ok().map(|c| c.spki_der().to_vec())
+}
+
+/// SHA-1 hashes of our trust anchors' SubjectPublicKeyInfo, concatenated (RFC 7296 §3.7).
+pub(crate) fn ca_key_hashes(crypto: &dyn CryptoProvider, cacerts: &[Vec<u8>]) -> Vec<u8> {
+    cacerts
+        .iter()
+        .filter_map(|c| spki_of(c))
+        .flat_map(|spki| crypto.hash(HashAlgorithm::Sha1, &[&spki]))
+        .collect()
 }
 
 /// Is `id` one of the certificate's identities? FQDN/RFC822/IP against the subjectAltName

@@ -473,7 +473,7 @@ impl Endpoint {
                 self.out.events.push_back(Event::IkeDown {
                     sa: id,
                     connection: conn.name.clone(),
-                    reason: DownReason::LocalError(e.reason()),
+                    reason: DownReason::LocalError(e.clone()),
                 });
             }
         }

@@ -316,24 +316,51 @@ impl core::fmt::Debug for IkeSaKeyLog {
     }
 }
 
-/// Why an IKE SA went away.
+/// Why an IKE SA went away: structured, so that callers match on causes rather than parse text
+/// (rustls' `PeerMisbehaved` idea). [`core::fmt::Display`] gives the log/CLI sentence.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DownReason {
     /// We deleted it (command).
     LocalDelete,
     /// The peer deleted it.
     PeerDelete,
-    /// No response after all retransmissions.
+    /// No response after all retransmissions (RFC 7296 §2.4).
     Timeout {
         /// Which exchange gave up.
-        exchange: String,
+        exchange: pqike_wire::ExchangeType,
         /// Retransmissions sent.
         retransmits: u32,
     },
-    /// The peer answered with an error notify (e.g. NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED).
-    PeerError(String),
-    /// We refused the peer (the notify we sent, and why).
-    LocalError(String),
+    /// A half-open SA did not complete the initial exchanges in time (the half-open timeout).
+    HalfOpenExpired,
+    /// The IKE SA's hard lifetime passed while an exchange was outstanding, so no Delete could
+    /// be sent (RFC 7296 §2.8 leaves the lifetime to local policy).
+    LifetimeExpired,
+    /// The peer answered with this error notify (e.g. NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED).
+    PeerError(pqike_wire::NotifyType),
+    /// We refused the peer or failed locally; [`IkeError::notify`] gives the notify we sent.
+    LocalError(IkeError),
+}
+
+impl core::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DownReason::LocalDelete => f.write_str("deleted locally"),
+            DownReason::PeerDelete => f.write_str("deleted by the peer"),
+            DownReason::Timeout {
+                exchange,
+                retransmits,
+            } => write!(
+                f,
+                "no response to {exchange} after {retransmits} retransmissions"
+            ),
+            DownReason::HalfOpenExpired => f.write_str("half-open IKE SA timed out"),
+            DownReason::LifetimeExpired => f.write_str("IKE SA lifetime expired"),
+            DownReason::PeerError(t) => write!(f, "peer refused: {}", notify::notify_name(*t)),
+            DownReason::LocalError(e) => write!(f, "we refused the peer: {}", e.reason()),
+        }
+    }
 }
 
 /// Events for the daemon.

@@ -1,41 +1,11 @@
 //! Post-quantum authentication extensions negotiated in IKE_SA_INIT: RFC 8784 USE_PPK, RFC 9867
 //! USE_PPK_INT, RFC 4739 MULTIPLE_AUTH_SUPPORTED and RFC 9593 SUPPORTED_AUTH_METHODS.
 //!
-//! `tasks::ike_init` calls the four hooks below; what the peer announced is kept in [`SaState`]
+//! `tasks::ike_init` calls the four hooks below; what the peer announced is kept in [`crate::sa_data::PqauthState`]
 //! for `tasks::ike_auth` (and `tasks::intermediate` for RFC 9867).
 use crate::sa_data::SaData;
 use crate::ConnectionConfig;
 use pqike_wire::{Notify, NotifyType, Payload};
-
-/// Per-SA state of the extensions.
-#[derive(Default)]
-pub(crate) struct SaState {
-    /// The peer sent USE_PPK in IKE_SA_INIT (RFC 8784 §3).
-    pub peer_use_ppk: bool,
-    /// The peer sent USE_PPK_INT (RFC 9867 §3) with the numbers our config uses.
-    pub peer_use_ppk_int: bool,
-    /// The peer sent MULTIPLE_AUTH_SUPPORTED (RFC 4739 §3.1).
-    pub peer_multiple_auth: bool,
-    /// The peer's SUPPORTED_AUTH_METHODS announcement (RFC 9593 §3), raw; `Some(empty)` =
-    /// supported, list still to come.
-    pub peer_auth_methods: Option<Vec<u8>>,
-    /// Responder: our list goes into the first IKE_INTERMEDIATE response (RFC 9593 §3.1).
-    pub auth_methods_in_intermediate: bool,
-    /// The PPK_ID mixed into the keys, once it happened (RFC 8784 or RFC 9867).
-    pub ppk_used: Option<String>,
-    /// RFC 9867 ran: the IKE keys are already PPK-derived, RFC 8784 does not apply on top.
-    pub ppk_in_intermediate: bool,
-    /// Initiator: the RFC 9867 round was started (runs once).
-    pub ppk_int_attempted: bool,
-    /// Responder: we answered USE_PPK_INT (RFC 9867 chosen over RFC 8784).
-    pub ppk_int_chosen: bool,
-    /// Message ID of the first IKE_AUTH request: every authentication round's IntAuth uses it
-    /// (RFC 9242 §3.3.2), also the RFC 4739 second round.
-    pub first_auth_mid: Option<u32>,
-    /// Responder, RFC 4739: the initiator's second round is still to come, with the payloads
-    /// of its first request kept for the Child SA (created in the last IKE_AUTH exchange).
-    pub expect_round2: Option<Vec<Payload>>,
-}
 
 /// The USE_PPK_INT / PPK_IDENTITY_KEY notify numbers for this connection (RFC 9867 §5, or the
 /// pre-RFC private ones libreswan <= 5.3 speaks).

@@ -11,7 +11,7 @@ use crate::keymat::IntAuthChain;
 use crate::notify::IkeError;
 use crate::{ChildSaStatus, ConnectionConfig, DownReason, IkeSaKeyLog, IkeState, SaId};
 use pqike_crypto::CryptoProvider;
-use pqike_wire::{KeMethod, TransformType};
+use pqike_wire::{KeMethod, Payload, TransformType};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,7 +80,7 @@ pub(crate) struct ChildSa {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CpState {
     pub sent: bool,
-    pub reply: Vec<pqike_wire::Payload>,
+    pub reply: Vec<Payload>,
     pub vips: Vec<std::net::IpAddr>,
 }
 
@@ -141,7 +141,7 @@ pub(crate) struct SaData {
     /// Set when the SA is finished; the endpoint reaps it and emits the events.
     pub dead: Option<DownReason>,
     /// PPK / multiple-auth / RFC 9593 negotiation state (`pqauth`).
-    pub pqauth: crate::pqauth::SaState,
+    pub pqauth: PqauthState,
     /// Rekeying and expiry.
     pub life: IkeLife,
     /// Remote access.
@@ -247,4 +247,34 @@ impl SaData {
     pub fn lease_owner(&self) -> String {
         format!("{}/{}", self.conn.name, self.remote_id)
     }
+}
+
+/// Per-SA state of the PPK, multiple-authentication and RFC 9593 extensions (`pqauth`).
+#[derive(Default)]
+pub(crate) struct PqauthState {
+    /// The peer sent USE_PPK in IKE_SA_INIT (RFC 8784 §3).
+    pub peer_use_ppk: bool,
+    /// The peer sent USE_PPK_INT (RFC 9867 §3) with the numbers our config uses.
+    pub peer_use_ppk_int: bool,
+    /// The peer sent MULTIPLE_AUTH_SUPPORTED (RFC 4739 §3.1).
+    pub peer_multiple_auth: bool,
+    /// The peer's SUPPORTED_AUTH_METHODS announcement (RFC 9593 §3), raw; `Some(empty)` =
+    /// supported, list still to come.
+    pub peer_auth_methods: Option<Vec<u8>>,
+    /// Responder: our list goes into the first IKE_INTERMEDIATE response (RFC 9593 §3.1).
+    pub auth_methods_in_intermediate: bool,
+    /// The PPK_ID mixed into the keys, once it happened (RFC 8784 or RFC 9867).
+    pub ppk_used: Option<String>,
+    /// RFC 9867 ran: the IKE keys are already PPK-derived, RFC 8784 does not apply on top.
+    pub ppk_in_intermediate: bool,
+    /// Initiator: the RFC 9867 round was started (runs once).
+    pub ppk_int_attempted: bool,
+    /// Responder: we answered USE_PPK_INT (RFC 9867 chosen over RFC 8784).
+    pub ppk_int_chosen: bool,
+    /// Message ID of the first IKE_AUTH request: every authentication round's IntAuth uses it
+    /// (RFC 9242 §3.3.2), also the RFC 4739 second round.
+    pub first_auth_mid: Option<u32>,
+    /// Responder, RFC 4739: the initiator's second round is still to come, with the payloads
+    /// of its first request kept for the Child SA (created in the last IKE_AUTH exchange).
+    pub expect_round2: Option<Vec<Payload>>,
 }

@@ -2,15 +2,15 @@
 //! messages on the wire (they feed Wireshark's `ikev2_decryption_table`), for each generation:
 //! IKE_SA_INIT, every RFC 9370 IKE_INTERMEDIATE key update and the new SA of an IKE rekey.
 use pqike_crypto::awslc::AwsLcProvider;
-use pqike_crypto::{CryptoProvider, DeterministicRandom};
+use pqike_crypto::CryptoProvider;
 use pqike_proto::*;
+use pqike_sim::{Net, Pair};
 use pqike_wire::{
     decode_payload_chain, locate_encrypted, ExchangeType, Header, KeMethod, Payload, PayloadType,
     TrafficSelector,
 };
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
 const A: [u8; 4] = [192, 0, 2, 1];
 const B: [u8; 4] = [198, 51, 100, 2];
@@ -87,85 +87,40 @@ fn creds() -> Credentials {
     }
 }
 
-/// Two endpoints wired back to back (no loss); every datagram is recorded.
-struct Pair {
-    eps: [Endpoint; 2],
-    events: [Vec<Event>; 2],
-    wire: Vec<Vec<u8>>,
-    now: Instant,
+/// Two endpoints wired back to back (the `pqike-sim` harness with no latency and no loss,
+/// driven without advancing the clock); every datagram's IKE message is recorded.
+fn key_export_pair(export: [bool; 2]) -> Pair {
+    let cfg = |i: usize| EndpointConfig {
+        export_keys: export[i],
+        // Whole messages keep the checks simple; fragments are covered by the testkit's tshark
+        // test.
+        fragment_size: 9000,
+        ..Default::default()
+    };
+    let mut net = Net::new(1);
+    net.set_latency(Duration::ZERO);
+    let mut p = Pair::new(
+        [cfg(0), cfg(1)],
+        [connection(true), connection(false)],
+        [creds(), creds()],
+        net,
+    );
+    p.horizon = Some(Duration::ZERO);
+    p
 }
 
-impl Pair {
-    fn new(export: [bool; 2]) -> Pair {
-        let crypto: Arc<dyn CryptoProvider> = Arc::new(AwsLcProvider::new());
-        let ep = |i: usize| {
-            Endpoint::new(
-                EndpointConfig {
-                    export_keys: export[i],
-                    // Whole messages keep the checks simple; fragments are covered by the
-                    // testkit's tshark test.
-                    fragment_size: 9000,
-                    ..Default::default()
-                },
-                vec![connection(i == 0)],
-                creds(),
-                crypto.clone(),
-                Box::new(DeterministicRandom::new(i as u64 + 1)),
-            )
-        };
-        Pair {
-            eps: [ep(0), ep(1)],
-            events: [Vec::new(), Vec::new()],
-            wire: Vec::new(),
-            now: Instant::now(),
-        }
-    }
-
-    fn drive(&mut self) {
-        for _ in 0..1000 {
-            let mut moved = false;
-            for i in 0..2 {
-                while let Some(e) = self.eps[i].poll_event() {
-                    self.events[i].push(e);
-                }
-                while let Some(t) = self.eps[i].poll_transmit() {
-                    moved = true;
-                    // Strip the RFC 3948 non-ESP marker on port 4500.
-                    let ike = if t.local.port() == 4500 {
-                        t.payload[4..].to_vec()
-                    } else {
-                        t.payload.clone()
-                    };
-                    self.wire.push(ike);
-                    let to = SocketAddr::new(t.remote.ip(), t.remote.port());
-                    self.eps[1 - i].handle_datagram(self.now, to, t.local, &t.payload);
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("no quiescence");
-    }
-
-    fn key_logs(&self, i: usize) -> Vec<IkeSaKeyLog> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| match e {
-                Event::IkeSaKeys(k) => Some(k.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Recorded messages of one exchange (header, raw).
-    fn messages(&self, ex: ExchangeType) -> Vec<(Header, Vec<u8>)> {
-        self.wire
-            .iter()
-            .filter_map(|m| Header::decode(m).ok().map(|h| (h, m.clone())))
-            .filter(|(h, _)| h.exchange == ex)
-            .collect()
-    }
+/// Recorded messages of one exchange (header, raw).
+fn messages(p: &Pair, ex: ExchangeType) -> Vec<(Header, Vec<u8>)> {
+    p.net
+        .sent
+        .iter()
+        .filter_map(|r| {
+            Header::decode(&r.message)
+                .ok()
+                .map(|h| (h, r.message.clone()))
+        })
+        .filter(|(h, _)| h.exchange == ex)
+        .collect()
 }
 
 /// Open an SK message with an exported key set, as Wireshark would: SK_ei/SK_ai for requests
@@ -201,7 +156,7 @@ fn spis(h: &Header) -> (u64, u64) {
 #[test]
 fn exported_keys_decrypt_every_generation() {
     // Export on the initiator only: the responder (default config) must stay silent.
-    let mut p = Pair::new([true, false]);
+    let mut p = key_export_pair([true, false]);
     p.eps[0]
         .handle_command(
             p.now,
@@ -223,7 +178,7 @@ fn exported_keys_decrypt_every_generation() {
     assert_eq!(last.sk_ai.len(), 32, "HMAC-SHA2-256 key");
 
     // IKE_INTERMEDIATE is protected by the IKE_SA_INIT keys, not by the updated ones.
-    let inter = p.messages(ExchangeType::IKE_INTERMEDIATE);
+    let inter = messages(&p, ExchangeType::IKE_INTERMEDIATE);
     assert_eq!(inter.len(), 2);
     for (h, raw) in &inter {
         assert_eq!(spis(h), (init.spi_i, init.spi_r));
@@ -232,7 +187,7 @@ fn exported_keys_decrypt_every_generation() {
         assert!(open(last, h, raw).is_none());
     }
     // IKE_AUTH with the final keys; the Init keys fail (ICV).
-    let auth = p.messages(ExchangeType::IKE_AUTH);
+    let auth = messages(&p, ExchangeType::IKE_AUTH);
     assert_eq!(auth.len(), 2);
     for (h, raw) in &auth {
         let pl = open(last, h, raw).expect("IKE_AUTH opens with the final keys");
@@ -247,7 +202,7 @@ fn exported_keys_decrypt_every_generation() {
     }
 
     // IKE SA rekey: a new key set under the new SPIs, which opens the new SA's traffic.
-    p.wire.clear();
+    p.net.sent.clear();
     p.eps[0]
         .handle_command(
             p.now,
@@ -262,7 +217,7 @@ fn exported_keys_decrypt_every_generation() {
     assert_eq!(rekey.stage, IkeKeyStage::Rekey);
     assert_ne!(rekey.sa, last.sa);
     // The rekey exchange itself runs on the old SA.
-    let cc = p.messages(ExchangeType::CREATE_CHILD_SA);
+    let cc = messages(&p, ExchangeType::CREATE_CHILD_SA);
     assert!(!cc.is_empty());
     for (h, raw) in &cc {
         assert_eq!(spis(h), (last.spi_i, last.spi_r));
@@ -271,13 +226,12 @@ fn exported_keys_decrypt_every_generation() {
     }
     // Then the old SA is deleted over... the old SA; anything on the new SPIs opens with the
     // new keys. Force one exchange on the new SA: delete it.
-    p.wire.clear();
+    p.net.sent.clear();
     p.eps[0]
         .handle_command(p.now, Command::TerminateSa(rekey.sa))
         .unwrap();
     p.drive();
-    let info: Vec<_> = p
-        .messages(ExchangeType::INFORMATIONAL)
+    let info: Vec<_> = messages(&p, ExchangeType::INFORMATIONAL)
         .into_iter()
         .filter(|(h, _)| spis(h) == (rekey.spi_i, rekey.spi_r))
         .collect();

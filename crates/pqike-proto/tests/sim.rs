@@ -1,335 +1,13 @@
-//! Deterministic in-memory simulation of two endpoints (quinn's `Pair`): seeded randomness, a
-//! simulated clock that jumps to the next deadline, and a network with latency, loss, duplication,
-//! reordering, an MTU and an optional NAT in front of the initiator.
-use pqike_crypto::awslc::AwsLcProvider;
-use pqike_crypto::DeterministicRandom;
+//! Deterministic in-memory simulation of two endpoints (the `pqike-sim` harness: seeded
+//! randomness, a simulated clock that jumps to the next deadline, and a network with latency,
+//! loss, duplication, reordering, an MTU and an optional NAT in front of the initiator).
 use pqike_proto::*;
-use pqike_wire::{ExchangeType, Header, KeMethod, TrafficSelector};
+use pqike_sim::{ike_proposal, ip, Net, Pair, A, B, NAT_PUBLIC};
+use pqike_wire::{ExchangeType, KeMethod, NotifyType, TrafficSelector};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-const A: [u8; 4] = [192, 0, 2, 1];
-const B: [u8; 4] = [198, 51, 100, 2];
-const NAT_PUBLIC: [u8; 4] = [203, 0, 113, 7];
-
-fn ip(a: [u8; 4]) -> IpAddr {
-    IpAddr::from(a)
-}
-
-/// One datagram on the wire, as recorded for assertions.
-#[derive(Clone, Debug)]
-struct Record {
-    from: usize,
-    exchange: Option<ExchangeType>,
-    response: bool,
-    mid: u32,
-    len: usize,
-    dropped: bool,
-    /// First payload is SKF.
-    fragment: bool,
-}
-
-/// The network model.
-struct Net {
-    latency: Duration,
-    /// Largest IP datagram delivered (payload + 28 for IPv4/UDP).
-    mtu: usize,
-    loss: f64,
-    duplicate: f64,
-    /// Extra random delay up to this much (reorders datagrams).
-    jitter: Duration,
-    /// 0-based indices (in send order) of datagrams to drop.
-    drop_indices: Vec<usize>,
-    /// Probability of delivering, after the original, a copy with one octet flipped.
-    corrupt: f64,
-    /// Node 0 sits behind a NAT that rewrites its source address to NAT_PUBLIC.
-    nat: bool,
-    prng: u64,
-    sent: Vec<Record>,
-    in_flight: Vec<(Instant, u64, usize, SocketAddr, SocketAddr, Vec<u8>)>,
-    seq: u64,
-}
-
-impl Net {
-    fn new(seed: u64) -> Net {
-        Net {
-            latency: Duration::from_millis(10),
-            mtu: 1500,
-            loss: 0.0,
-            duplicate: 0.0,
-            jitter: Duration::ZERO,
-            drop_indices: Vec::new(),
-            corrupt: 0.0,
-            nat: false,
-            prng: seed | 1,
-            sent: Vec::new(),
-            in_flight: Vec::new(),
-            seq: 0,
-        }
-    }
-
-    /// xorshift64*: a seeded PRNG for loss/duplication decisions.
-    fn rand(&mut self) -> f64 {
-        self.prng ^= self.prng >> 12;
-        self.prng ^= self.prng << 25;
-        self.prng ^= self.prng >> 27;
-        (self.prng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn send(&mut self, now: Instant, from: usize, t: Transmit) {
-        let idx = self.sent.len();
-        let ike = if t.local.port() == 4500 {
-            t.payload.get(4..).unwrap_or(&[])
-        } else {
-            &t.payload[..]
-        };
-        let header = Header::decode(ike).ok();
-        let mut drop = self.drop_indices.contains(&idx) || t.payload.len() + 28 > self.mtu;
-        if self.loss > 0.0 && self.rand() < self.loss {
-            drop = true;
-        }
-        self.sent.push(Record {
-            from,
-            exchange: header.map(|h| h.exchange),
-            response: header.is_some_and(|h| h.flags.response),
-            mid: header.map_or(0, |h| h.message_id),
-            len: t.payload.len(),
-            dropped: drop,
-            fragment: header.is_some_and(|h| h.next_payload.0 == 53),
-        });
-        if drop {
-            return;
-        }
-        let to = if t.remote.ip() == ip(A) || t.remote.ip() == ip(NAT_PUBLIC) {
-            0
-        } else {
-            1
-        };
-        // The NAT rewrites the initiator's source; the reverse direction is mapped back.
-        let mut src = t.local;
-        let mut dst = t.remote;
-        if self.nat && from == 0 {
-            src.set_ip(ip(NAT_PUBLIC));
-        }
-        if self.nat && to == 0 {
-            dst.set_ip(ip(A));
-        }
-        let copies = if self.duplicate > 0.0 && self.rand() < self.duplicate {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let jitter = if self.jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                self.jitter.mul_f64(self.rand())
-            };
-            self.seq += 1;
-            self.in_flight.push((
-                now + self.latency + jitter,
-                self.seq,
-                to,
-                dst,
-                src,
-                t.payload.clone(),
-            ));
-        }
-        if self.corrupt > 0.0 && self.rand() < self.corrupt {
-            let mut bad = t.payload.clone();
-            let pos = (self.rand() * bad.len() as f64) as usize % bad.len().max(1);
-            if let Some(b) = bad.get_mut(pos) {
-                *b ^= 1 << ((self.rand() * 8.0) as u32 % 8);
-            }
-            self.seq += 1;
-            self.in_flight
-                .push((now + self.latency * 2, self.seq, to, dst, src, bad));
-        }
-    }
-
-    fn count(&self, f: impl Fn(&Record) -> bool) -> usize {
-        self.sent.iter().filter(|r| f(r)).count()
-    }
-}
-
-struct Pair {
-    eps: [Endpoint; 2],
-    events: [Vec<Event>; 2],
-    net: Net,
-    now: Instant,
-}
-
-impl Pair {
-    fn new(
-        cfg: [EndpointConfig; 2],
-        conns: [ConnectionConfig; 2],
-        creds: [Credentials; 2],
-        net: Net,
-    ) -> Pair {
-        let [c0, c1] = cfg;
-        let [k0, k1] = conns;
-        let [r0, r1] = creds;
-        let crypto: Arc<dyn pqike_crypto::CryptoProvider> = Arc::new(AwsLcProvider::new());
-        let mut p = Pair {
-            eps: [
-                Endpoint::new(
-                    c0,
-                    vec![k0],
-                    r0,
-                    crypto.clone(),
-                    Box::new(DeterministicRandom::new(1)),
-                ),
-                Endpoint::new(
-                    c1,
-                    vec![k1],
-                    r1,
-                    crypto,
-                    Box::new(DeterministicRandom::new(2)),
-                ),
-            ],
-            events: [Vec::new(), Vec::new()],
-            net,
-            now: Instant::now(),
-        };
-        // The engine reads no clock: give it the wall-clock time (2026-12-01 UTC) for
-        // certificate validity.
-        for ep in &mut p.eps {
-            ep.set_wall_clock(p.now, 1_796_083_200);
-        }
-        p
-    }
-
-    fn drain(&mut self) {
-        for i in 0..2 {
-            while let Some(t) = self.eps[i].poll_transmit() {
-                self.net.send(self.now, i, t);
-            }
-            while let Some(e) = self.eps[i].poll_event() {
-                self.events[i].push(e);
-            }
-        }
-    }
-
-    /// Run until neither endpoint has anything in flight or scheduled.
-    fn drive(&mut self) {
-        for _ in 0..100_000 {
-            self.drain();
-            let next_packet = self.net.in_flight.iter().map(|p| p.0).min();
-            let next_timer = self.eps.iter().filter_map(Endpoint::poll_timeout).min();
-            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
-                return;
-            };
-            self.now = self.now.max(next);
-            let now = self.now;
-            let mut due: Vec<_> = Vec::new();
-            let mut i = 0;
-            while i < self.net.in_flight.len() {
-                if self.net.in_flight[i].0 <= now {
-                    due.push(self.net.in_flight.swap_remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            due.sort_by_key(|p| (p.0, p.1));
-            for (_, _, to, local, remote, data) in due {
-                self.eps[to].handle_datagram(now, local, remote, &data);
-            }
-            for ep in &mut self.eps {
-                if ep.poll_timeout().is_some_and(|t| t <= now) {
-                    ep.handle_timeout(now);
-                }
-            }
-        }
-        panic!("simulation did not become idle");
-    }
-
-    fn initiate(&mut self) {
-        self.eps[0]
-            .handle_command(
-                self.now,
-                Command::Initiate {
-                    connection: "c".into(),
-                },
-            )
-            .unwrap();
-        self.drive();
-    }
-
-    fn ups(&self, i: usize) -> Vec<&IkeSaStatus> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| {
-                if let Event::IkeUp { status, .. } = e {
-                    Some(status)
-                } else {
-                    None
-                }
-            })
-            .collect()
-    }
-
-    fn downs(&self, i: usize) -> Vec<&DownReason> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| {
-                if let Event::IkeDown { reason, .. } = e {
-                    Some(reason)
-                } else {
-                    None
-                }
-            })
-            .collect()
-    }
-
-    fn installs(&self, i: usize) -> Vec<&ChildSaKeys> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| {
-                if let Event::InstallChildSa(k) = e {
-                    Some(k)
-                } else {
-                    None
-                }
-            })
-            .collect()
-    }
-
-    fn removes(&self, i: usize) -> usize {
-        self.events[i]
-            .iter()
-            .filter(|e| matches!(e, Event::RemoveChildSa { .. }))
-            .count()
-    }
-
-    fn summaries(&self, i: usize) -> Vec<&str> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| {
-                if let Event::Exchange { summary, .. } = e {
-                    Some(summary.as_str())
-                } else {
-                    None
-                }
-            })
-            .collect()
-    }
-}
+use std::time::Duration;
 
 // ------------------------------------------------------------------ configuration helpers
-
-fn ike_proposal(ke: &[KeMethod], addke: &[&[KeMethod]]) -> ProposalConfig {
-    let mut p = ProposalConfig {
-        encr: vec![(20, Some(256))],
-        prf: vec![6],
-        ke: ke.to_vec(),
-        ..Default::default()
-    };
-    for (i, l) in addke.iter().enumerate() {
-        p.addke[i] = l.to_vec();
-    }
-    p
-}
 
 fn esp_proposal() -> ProposalConfig {
     ProposalConfig {
@@ -578,11 +256,14 @@ fn no_proposal_chosen() {
     assert!(p.ups(0).is_empty() && p.ups(1).is_empty());
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("NO_PROPOSAL_CHOSEN".into())]
+        vec![&DownReason::PeerError(NotifyType::NO_PROPOSAL_CHOSEN)]
     );
     let d1 = p.downs(1);
     assert!(
-        matches!(d1.as_slice(), [DownReason::LocalError(s)] if s.contains("NO_PROPOSAL_CHOSEN")),
+        matches!(
+            d1.as_slice(),
+            [DownReason::LocalError(IkeError::NoProposal)]
+        ),
         "{d1:?}"
     );
     assert!(p.eps[0].status().is_empty() && p.eps[1].status().is_empty());
@@ -601,11 +282,14 @@ fn wrong_psk_is_authentication_failed() {
     assert!(p.installs(0).is_empty() && p.installs(1).is_empty());
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     let d1 = p.downs(1);
     assert!(
-        matches!(d1.as_slice(), [DownReason::LocalError(s)] if s.contains("AUTHENTICATION_FAILED")),
+        matches!(
+            d1.as_slice(),
+            [DownReason::LocalError(IkeError::AuthFailed(_))]
+        ),
         "{d1:?}"
     );
 }
@@ -765,7 +449,7 @@ fn corrupted_copies_are_dropped() {
         assert!(p.downs(0).is_empty());
         // A corrupted copy of IKE_SA_INIT with a changed SPI looks like a new initiator: that
         // half-open SA expires; nothing else may go down.
-        let stray = DownReason::LocalError("half-open IKE SA timed out".into());
+        let stray = DownReason::HalfOpenExpired;
         assert!(p.downs(1).iter().all(|d| **d == stray), "{:?}", p.downs(1));
         p.eps[0]
             .handle_command(
@@ -790,7 +474,7 @@ fn total_loss_times_out() {
     assert_eq!(
         p.downs(0),
         vec![&DownReason::Timeout {
-            exchange: "IKE_SA_INIT".into(),
+            exchange: ExchangeType::IKE_SA_INIT,
             retransmits: 5
         }]
     );
@@ -904,38 +588,9 @@ fn liveness_checks_when_idle() {
             },
         )
         .unwrap();
+    // ~100 s of simulated time (the DPD timer never lets the pair idle).
     let deadline = p.now + Duration::from_secs(100);
-    // Drive manually for ~100 s of simulated time (the DPD timer never lets the pair idle).
-    while p.now < deadline {
-        p.drain();
-        let next = [
-            p.net.in_flight.iter().map(|x| x.0).min(),
-            p.eps[0].poll_timeout(),
-            p.eps[1].poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap();
-        p.now = next;
-        let now = p.now;
-        let due: Vec<_> = p
-            .net
-            .in_flight
-            .iter()
-            .filter(|x| x.0 <= now)
-            .cloned()
-            .collect();
-        p.net.in_flight.retain(|x| x.0 > now);
-        for (_, _, to, l, r, d) in due {
-            p.eps[to].handle_datagram(now, l, r, &d);
-        }
-        for ep in &mut p.eps {
-            if ep.poll_timeout().is_some_and(|t| t <= now) {
-                ep.handle_timeout(now);
-            }
-        }
-    }
+    p.run_until(deadline);
     let checks = p
         .net
         .count(|r| r.exchange == Some(ExchangeType::INFORMATIONAL) && !r.response);
@@ -1063,7 +718,7 @@ fn certificate_from_unknown_ca_is_rejected() {
     assert!(p.ups(0).is_empty() && p.ups(1).is_empty());
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
 }
 
@@ -1083,7 +738,7 @@ fn certificate_identity_must_match() {
     assert!(p.ups(1).is_empty());
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
 }
 
@@ -1135,8 +790,8 @@ fn initial_contact_replaces_the_old_sa_of_a_restarted_peer() {
         EndpointConfig::default(),
         vec![connection(true, x25519())],
         psk(b"secret"),
-        Arc::new(AwsLcProvider::new()),
-        Box::new(DeterministicRandom::new(1000)),
+        pqike_sim::provider(),
+        Box::new(pqike_crypto::DeterministicRandom::new(1000)),
     );
     p.initiate();
     let status = p.eps[1].status();

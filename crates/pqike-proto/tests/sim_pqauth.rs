@@ -1,275 +1,26 @@
 //! Post-quantum authentication in the deterministic two-endpoint simulation: RFC 8784 PPK,
 //! ML-DSA / SLH-DSA certificates (draft-ietf-ipsecme-ikev2-pqc-auth), RFC 9593, RFC 4739 and
 //! RFC 9867. The harness is a trimmed copy of tests/sim.rs (lossless network, fixed latency).
-use pqike_crypto::awslc::AwsLcProvider;
 use pqike_crypto::pkigen::{generate_chain, ChainSpec, EndEntitySpec, KeyType};
-use pqike_crypto::DeterministicRandom;
 use pqike_proto::*;
-use pqike_wire::{ExchangeType, Header, KeMethod, TrafficSelector};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use pqike_sim::{ike_proposal, ip, with_logs, Net, Pair, A, B};
+use pqike_wire::{ExchangeType, KeMethod, NotifyType, TrafficSelector};
+use std::net::IpAddr;
+use std::time::Duration;
 
-const A: [u8; 4] = [192, 0, 2, 1];
-const B: [u8; 4] = [198, 51, 100, 2];
-
-fn ip(a: [u8; 4]) -> IpAddr {
-    IpAddr::from(a)
-}
-
-/// One datagram as seen on the wire.
-#[derive(Clone, Debug)]
-struct Record {
-    exchange: Option<ExchangeType>,
-    response: bool,
-    len: usize,
-}
-
-struct Pair {
-    eps: [Endpoint; 2],
-    events: [Vec<Event>; 2],
-    in_flight: Vec<(Instant, u64, usize, SocketAddr, SocketAddr, Vec<u8>)>,
-    sent: Vec<Record>,
-    seq: u64,
-    now: Instant,
-    /// Largest IP datagram delivered.
-    mtu: usize,
-}
-
-impl Pair {
-    fn new(
-        cfg: [EndpointConfig; 2],
-        conns: [ConnectionConfig; 2],
-        creds: [Credentials; 2],
-    ) -> Pair {
-        let [c0, c1] = cfg;
-        let [k0, k1] = conns;
-        let [r0, r1] = creds;
-        let crypto: Arc<dyn pqike_crypto::CryptoProvider> = Arc::new(AwsLcProvider::new());
-        let now = Instant::now();
-        let mut eps = [
-            Endpoint::new(
-                c0,
-                vec![k0],
-                r0,
-                crypto.clone(),
-                Box::new(DeterministicRandom::new(1)),
-            ),
-            Endpoint::new(
-                c1,
-                vec![k1],
-                r1,
-                crypto,
-                Box::new(DeterministicRandom::new(2)),
-            ),
-        ];
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        for e in &mut eps {
-            e.set_wall_clock(now, wall);
-        }
-        Pair {
-            eps,
-            events: [Vec::new(), Vec::new()],
-            in_flight: Vec::new(),
-            sent: Vec::new(),
-            seq: 0,
-            now,
-            mtu: 1500,
-        }
-    }
-
-    fn drain(&mut self) {
-        for i in 0..2 {
-            while let Some(t) = self.eps[i].poll_transmit() {
-                let ike = if t.local.port() == 4500 {
-                    t.payload.get(4..).unwrap_or(&[])
-                } else {
-                    &t.payload[..]
-                };
-                let h = Header::decode(ike).ok();
-                self.sent.push(Record {
-                    exchange: h.map(|h| h.exchange),
-                    response: h.is_some_and(|h| h.flags.response),
-                    len: t.payload.len(),
-                });
-                if t.payload.len() + 28 > self.mtu {
-                    continue;
-                }
-                let to = if t.remote.ip() == ip(A) { 0 } else { 1 };
-                self.seq += 1;
-                self.in_flight.push((
-                    self.now + Duration::from_millis(10),
-                    self.seq,
-                    to,
-                    t.remote,
-                    t.local,
-                    t.payload,
-                ));
-            }
-            while let Some(e) = self.eps[i].poll_event() {
-                self.events[i].push(e);
-            }
-        }
-    }
-
-    /// Run until nothing is in flight or scheduled within the next 10 minutes of simulated
-    /// time (established SAs keep rekey timers hours ahead).
-    fn drive(&mut self) {
-        let horizon = self.now + Duration::from_secs(600);
-        for _ in 0..100_000 {
-            self.drain();
-            let next_packet = self.in_flight.iter().map(|p| p.0).min();
-            let next_timer = self.eps.iter().filter_map(Endpoint::poll_timeout).min();
-            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
-                return;
-            };
-            if next > horizon {
-                return;
-            }
-            self.now = self.now.max(next);
-            let now = self.now;
-            let mut due: Vec<_> = Vec::new();
-            let mut i = 0;
-            while i < self.in_flight.len() {
-                if self.in_flight[i].0 <= now {
-                    due.push(self.in_flight.swap_remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            due.sort_by_key(|p| (p.0, p.1));
-            for (_, _, to, local, remote, data) in due {
-                self.eps[to].handle_datagram(now, local, remote, &data);
-            }
-            for ep in &mut self.eps {
-                if ep.poll_timeout().is_some_and(|t| t <= now) {
-                    ep.handle_timeout(now);
-                }
-            }
-        }
-        panic!("simulation did not become idle");
-    }
-
-    fn initiate(&mut self) {
-        self.eps[0]
-            .handle_command(
-                self.now,
-                Command::Initiate {
-                    connection: "c".into(),
-                },
-            )
-            .unwrap();
-        self.drive();
-    }
-
-    fn ups(&self, i: usize) -> usize {
-        self.events[i]
-            .iter()
-            .filter(|e| matches!(e, Event::IkeUp { .. }))
-            .count()
-    }
-
-    fn downs(&self, i: usize) -> Vec<&DownReason> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| match e {
-                Event::IkeDown { reason, .. } => Some(reason),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn installs(&self, i: usize) -> Vec<&ChildSaKeys> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| match e {
-                Event::InstallChildSa(k) => Some(k),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn summaries(&self, i: usize) -> Vec<&str> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| match e {
-                Event::Exchange { summary, .. } => Some(summary.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn summary(&self, i: usize, needle: &str) -> String {
-        self.summaries(i)
-            .into_iter()
-            .find(|s| s.contains(needle))
-            .unwrap_or_else(|| panic!("no `{needle}` in {:?}", self.summaries(i)))
-            .to_string()
-    }
-
-    fn assert_up_with_child(&self) -> (&ChildSaKeys, &ChildSaKeys) {
-        assert_eq!(self.ups(0), 1, "initiator events: {:?}", self.events[0]);
-        assert_eq!(self.ups(1), 1, "responder events: {:?}", self.events[1]);
-        let (a, b) = (self.installs(0), self.installs(1));
-        assert_eq!((a.len(), b.len()), (1, 1));
-        assert_eq!(a[0].key_in, b[0].key_out);
-        assert_eq!(a[0].key_out, b[0].key_in);
-        (a[0], b[0])
-    }
-}
-
-// ------------------------------------------------------------------ log capture
-
-/// Captures the engine's log lines (tracing) of the current test thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Run `f` with a debug-level subscriber writing into the returned buffer.
-fn with_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    let logs = Logs::default();
-    let w = logs.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || w.clone())
-        .finish();
-    let out = tracing::subscriber::with_default(sub, f);
-    (out, logs.text())
+/// A pair on a perfect network that drives until nothing is due within 10 minutes of simulated
+/// time (established SAs keep rekey timers hours ahead).
+fn new_pair(
+    cfg: [EndpointConfig; 2],
+    conns: [ConnectionConfig; 2],
+    creds: [Credentials; 2],
+) -> Pair {
+    let mut p = Pair::new(cfg, conns, creds, Net::new(1));
+    p.horizon = Some(Duration::from_secs(600));
+    p
 }
 
 // ------------------------------------------------------------------ configuration helpers
-
-fn ike_proposal(ke: &[KeMethod], addke: &[&[KeMethod]]) -> ProposalConfig {
-    let mut p = ProposalConfig {
-        encr: vec![(20, Some(256))],
-        prf: vec![6],
-        ke: ke.to_vec(),
-        ..Default::default()
-    };
-    for (i, l) in addke.iter().enumerate() {
-        p.addke[i] = l.to_vec();
-    }
-    p
-}
 
 fn net16(a: [u8; 4]) -> TrafficSelector {
     TrafficSelector {
@@ -347,7 +98,7 @@ fn ppk_conn(initiator: bool, id: Option<&str>, required: bool) -> ConnectionConf
 }
 
 fn pair(i: ConnectionConfig, r: ConnectionConfig, ci: Credentials, cr: Credentials) -> Pair {
-    Pair::new(
+    new_pair(
         [EndpointConfig::default(), EndpointConfig::default()],
         [i, r],
         [ci, cr],
@@ -449,7 +200,7 @@ fn ppk_required_initiator_refuses_a_peer_without_use_ppk() {
         p.initiate();
         p
     });
-    assert_eq!(p.ups(0), 0);
+    assert_eq!(p.ups(0).len(), 0);
     assert!(
         matches!(p.downs(0)[..], [DownReason::LocalError(_)]),
         "{:?}",
@@ -471,10 +222,10 @@ fn ppk_required_responder_refuses_an_initiator_without_ppk() {
         p.initiate();
         p
     });
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(p.summary(1, "IKE_AUTH response").contains("AUTH_FAILED"));
     assert!(
@@ -495,10 +246,10 @@ fn ppk_required_initiator_with_unknown_ppk_id_gets_authentication_failed() {
         p.initiate();
         p
     });
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(
         logs.contains("no PPK for the peer's PPK_ID 'lab-ppk' and the peer sent no NO_PPK_AUTH"),
@@ -522,10 +273,10 @@ fn mismatched_ppk_secret_is_authentication_failed() {
         p.initiate();
         p
     });
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(logs.contains("using PPK 'lab-ppk'"), "{logs}");
     assert!(logs.contains("PPK 'lab-ppk' in use"), "{logs}");
@@ -606,7 +357,7 @@ fn pq_cert_handshake(kt: KeyType, scheme: &str, proposals: Vec<ProposalConfig>) 
         .summary(1, "sending IKE_AUTH response")
         .contains("fragments"));
     assert!(
-        p.sent.iter().all(|r| r.len + 28 <= 1280),
+        p.net.sent.iter().all(|r| r.len + 28 <= 1280),
         "a datagram exceeds 1280"
     );
     (p, logs)
@@ -624,6 +375,7 @@ fn ml_dsa_65_certificates_and_auth() {
         "SignedOctets logged at debug"
     );
     let auth_dgrams = p
+        .net
         .sent
         .iter()
         .filter(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response)
@@ -660,10 +412,10 @@ fn pq_certificate_from_another_ca_is_rejected() {
         p.initiate();
         p
     });
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(logs.contains("refusing IKE_AUTH request"), "{logs}");
 }
@@ -778,6 +530,7 @@ fn large_supported_auth_methods_list_moves_to_ike_intermediate() {
         .summary(0, "IKE_INTERMEDIATE response")
         .contains("AUTH_METHODS"));
     let init_resp = p
+        .net
         .sent
         .iter()
         .find(|r| r.exchange == Some(ExchangeType::IKE_SA_INIT) && r.response)
@@ -801,7 +554,8 @@ fn large_supported_auth_methods_list_moves_to_ike_intermediate() {
 // ------------------------------------------------------------------ RFC 4739
 
 fn count_ike_auth_requests(p: &Pair) -> usize {
-    p.sent
+    p.net
+        .sent
         .iter()
         .filter(|r| r.exchange == Some(ExchangeType::IKE_AUTH) && !r.response)
         .count()
@@ -905,10 +659,10 @@ fn multiple_auth_required_but_initiator_does_one_round() {
         p.initiate();
         p
     });
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(
         logs.contains("remote2 requires a second authentication round"),
@@ -937,10 +691,10 @@ fn multiple_auth_second_round_from_an_unknown_ca_fails() {
             p
         })
     };
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(
         logs.contains("peer refused our second authentication round"),
@@ -962,7 +716,7 @@ fn local2_needs_multiple_auth_supported_from_the_peer() {
         p.initiate();
         p
     });
-    assert_eq!(p.ups(0), 0);
+    assert_eq!(p.ups(0).len(), 0);
     assert!(
         logs.contains("did not send MULTIPLE_AUTH_SUPPORTED"),
         "{logs}"
@@ -1056,10 +810,10 @@ fn ppk_in_ike_intermediate_with_a_wrong_secret_fails_on_the_confirmation() {
         p.initiate();
         p
     });
-    assert_eq!((p.ups(0), p.ups(1)), (0, 0));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (0, 0));
     assert_eq!(
         p.downs(0),
-        vec![&DownReason::PeerError("AUTHENTICATION_FAILED".into())]
+        vec![&DownReason::PeerError(NotifyType::AUTHENTICATION_FAILED)]
     );
     assert!(
         logs.contains("PPK confirmation for 'lab-ppk' does not match"),
@@ -1170,7 +924,7 @@ fn ppk_rekey_run(create_child: bool, ci: Credentials, cr: Credentials) -> (Pair,
             export_keys: true,
             ..Default::default()
         };
-        let mut p = Pair::new(
+        let mut p = new_pair(
             [cfg.clone(), cfg],
             [
                 ppk_cc_conn(true, true, create_child),
@@ -1410,7 +1164,7 @@ fn initial_contact_only_on_the_first_ike_sa_with_a_peer() {
     assert!(auth_reqs[0].contains("N(INIT_CONTACT)"), "{auth_reqs:?}");
     assert!(!auth_reqs[1].contains("INIT_CONTACT"), "{auth_reqs:?}");
     // So the responder keeps both IKE SAs (INITIAL_CONTACT would have made it drop the first).
-    assert_eq!((p.ups(0), p.ups(1)), (2, 2));
+    assert_eq!((p.ups(0).len(), p.ups(1).len()), (2, 2));
     assert!(p.downs(1).is_empty(), "{:?}", p.downs(1));
     assert_eq!(p.eps[1].status().len(), 2);
 }

@@ -99,7 +99,7 @@ pub(crate) fn certreq(ctx: &Ctx<'_>, sa: &IkeSa) -> Option<Payload> {
     if !sa.conn.send_certreq || cacerts.is_empty() {
         return None;
     }
-    let data = crate::auth::ca_key_hashes(ctx.crypto, cacerts);
+    let data = crate::certs::ca_key_hashes(ctx.crypto, cacerts);
     Some(Payload::CertReq(CertData {
         encoding: CertEncoding::X509_SIG,
         data,

@@ -22,7 +22,7 @@
 use crate::exchange::{
     Expiry, Ident, Inbound, Io, MessageLayer, Protection, Received, TranscriptEntry,
 };
-use crate::notify::{first_error, notify_name, IkeError};
+use crate::notify::{first_error, IkeError};
 use crate::path::{Framing, Path};
 use crate::sa_data::SaData;
 use crate::tasks::create_child::{self, FollowupState, Kind};
@@ -306,13 +306,13 @@ impl IkeSa {
                     self.state,
                     IkeState::Authenticating | IkeState::Intermediate | IkeState::Connecting
                 ) {
-                    self.mark_down(DownReason::LocalError(error.reason()));
+                    self.mark_down(DownReason::LocalError(error));
                 }
             }
             Inbound::BadResponse { exchange, error } => {
                 tracing::warn!(sa = self.id.0, "{exchange} exchange failed: {error}");
                 self.pending = None;
-                self.mark_down(DownReason::LocalError(error.reason()));
+                self.mark_down(DownReason::LocalError(error));
             }
         }
         if self.dead.is_none() && !self.busy() && self.delete_queued {
@@ -339,8 +339,8 @@ impl IkeSa {
     pub fn fail(&mut self, e: IkeError) {
         tracing::warn!(sa = self.id.0, "exchange failed: {e}");
         let reason = match e {
-            IkeError::PeerNotify(t) => DownReason::PeerError(notify_name(t)),
-            e => DownReason::LocalError(e.reason()),
+            IkeError::PeerNotify(t) => DownReason::PeerError(t),
+            e => DownReason::LocalError(e),
         };
         self.mark_down(reason);
     }
@@ -350,7 +350,7 @@ impl IkeSa {
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         if self.half_open() && ctx.now >= self.created_at + ctx.cfg.half_open_timeout {
             tracing::info!(sa = self.id.0, "half-open IKE SA timed out, dropping it");
-            self.mark_down(DownReason::LocalError("half-open IKE SA timed out".into()));
+            self.mark_down(DownReason::HalfOpenExpired);
             return;
         }
         rekey::on_timeout(self, ctx);
@@ -369,7 +369,7 @@ impl IkeSa {
             {
                 self.pending = None;
                 self.mark_down(DownReason::Timeout {
-                    exchange: exchange.to_string(),
+                    exchange,
                     retransmits,
                 });
             }
@@ -620,7 +620,7 @@ fn process_request(sa: &mut IkeSa, ctx: &mut Ctx<'_>, msg: Received) {
         tracing::warn!(sa = sa.id.0, "refusing {exchange} request {mid}: {e}");
         respond_error(sa, ctx, exchange, mid, &e);
         if sa.state != IkeState::Established {
-            sa.mark_down(DownReason::LocalError(e.reason()));
+            sa.mark_down(DownReason::LocalError(e));
         }
     }
 }

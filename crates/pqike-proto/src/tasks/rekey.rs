@@ -129,7 +129,7 @@ pub(crate) fn on_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
     if sa.life.expire_at.is_some_and(|t| now >= t) {
         tracing::info!(sa = sa.id.0, "IKE SA lifetime expired, deleting it");
         sa.life.expire_at = None;
-        hard_delete(sa, ctx, "IKE SA lifetime expired");
+        hard_delete(sa, ctx);
         return;
     }
     sa.followups
@@ -166,11 +166,11 @@ pub(crate) fn on_timeout(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
 }
 
 /// Tear the IKE SA down now: a Delete if the window is free, else silently.
-fn hard_delete(sa: &mut IkeSa, ctx: &mut Ctx<'_>, why: &str) {
+fn hard_delete(sa: &mut IkeSa, ctx: &mut Ctx<'_>) {
     if !sa.busy() {
         crate::tasks::informational::start_delete(sa, ctx);
     } else {
-        sa.mark_down(DownReason::LocalError(why.into()));
+        sa.mark_down(DownReason::LifetimeExpired);
     }
 }
 
