@@ -1,5 +1,6 @@
 //! Wire decoder on arbitrary bytes: decoding never panics, and whatever decodes survives
-//! encode -> decode unchanged (the encoder writes every field the decoder keeps).
+//! encode -> decode unchanged (the encoder writes every field the decoder keeps). A decoded value
+//! came from the wire, so every length fits its field: encoding it must not fail.
 //!
 //! Input layout: byte 0 selects the mode, the rest is the data.
 //! * even: a whole IKE message (`Message::decode`), first with the bytes as they are, then
@@ -33,7 +34,7 @@ fn check_message(data: &[u8]) {
     };
     // The log summary must render for anything that decodes.
     let _ = msg.to_string();
-    let encoded = msg.encode();
+    let encoded = msg.encode().expect("a decoded message must encode");
     let again = Message::decode(&encoded).expect("re-encoded message must decode");
     // Length and first-payload type are recomputed by `encode`; the encoder may normalise
     // fields the decoder ignores (reserved bits), so compare the decoded values, then check
@@ -46,7 +47,11 @@ fn check_message(data: &[u8]) {
     h.length = again.header.length;
     h.next_payload = again.header.next_payload;
     assert_eq!(again.header, h, "header changed by encode/decode");
-    assert_eq!(again.encode(), encoded, "encoding is not a fixed point");
+    assert_eq!(
+        again.encode().expect("a decoded message must encode"),
+        encoded,
+        "encoding is not a fixed point"
+    );
     if let Some(sk) = msg.encrypted() {
         // The engine parses the decrypted SK body as a chain; the opaque body is a good
         // stand-in for a plaintext here.
@@ -58,7 +63,7 @@ fn check_chain(first: PayloadType, data: &[u8]) {
     let Ok(payloads) = decode_payload_chain(first, data) else {
         return;
     };
-    let (first2, encoded) = encode_payload_chain(&payloads);
+    let (first2, encoded) = encode_payload_chain(&payloads).expect("a decoded chain must encode");
     if payloads.is_empty() {
         assert!(encoded.is_empty());
         return;
@@ -67,7 +72,9 @@ fn check_chain(first: PayloadType, data: &[u8]) {
     let again = decode_payload_chain(first2, &encoded).expect("re-encoded chain must decode");
     assert_eq!(again, payloads, "chain changed by encode/decode");
     assert_eq!(
-        encode_payload_chain(&again).1,
+        encode_payload_chain(&again)
+            .expect("a decoded chain must encode")
+            .1,
         encoded,
         "chain encoding is not a fixed point"
     );

@@ -287,8 +287,14 @@ impl Endpoint {
     /// Send an unprotected IKE_SA_INIT error/cookie response (RFC 7296 §2.21.1, §2.6).
     fn plain_reply(&mut self, local: SocketAddr, remote: SocketAddr, header: &Header, n: Notify) {
         let what = crate::notify::notify_name(n.notify_type);
-        let payload = Framing::for_udp_port(local.port(), &self.config)
-            .frame(&MessageLayer::plain_notify(header, n));
+        let message = match MessageLayer::plain_notify(header, n) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("cannot send IKE_SA_INIT response 0 [ N({what}) ] to {remote}: {e}");
+                return;
+            }
+        };
+        let payload = Framing::for_udp_port(local.port(), &self.config).frame(&message);
         tracing::debug!("sending IKE_SA_INIT response 0 [ N({what}) ] to {remote}");
         self.out.transmits.push_back(Transmit {
             local,

@@ -12,7 +12,7 @@
 //!
 //! Every function is pure; secrets are returned in [`Zeroizing`] buffers.
 use pqike_crypto::Prf;
-use pqike_wire::{Header, PayloadType, GENERIC_HEADER_LEN, IKE_HEADER_LEN};
+use pqike_wire::{EncodeError, Header, PayloadHeader, PayloadType, IKE_HEADER_LEN};
 use zeroize::Zeroizing;
 
 /// PRF transform IDs whose key is fixed at 128 bits (AES128_XCBC = 4, AES128_CMAC = 8).
@@ -220,31 +220,33 @@ pub fn psk_auth(prf: &dyn Prf, psk: &[u8], signed_octets: &[u8]) -> Vec<u8> {
 /// (Next Payload = `first_inner`, Length = 4 + p_len). The lengths are those of the message "as
 /// if it were not encrypted": no IV, padding or ICV (§3.3.2). `unencrypted` must already chain
 /// to SK in its last Next Payload field; `first_unencrypted` is ignored when it is empty.
+///
+/// Fails if the unencrypted SK payload (e.g. a reassembled message with more than 65 531 octets
+/// of inner payloads) or the message is too long for its length field: such a message has no
+/// "A" part, and the exchange fails instead of signing a made-up length.
 pub fn intauth_a(
     header: &Header,
     unencrypted: &[u8],
     first_unencrypted: PayloadType,
     first_inner: PayloadType,
     p_len: usize,
-) -> Vec<u8> {
-    let sk_len = GENERIC_HEADER_LEN + p_len;
-    let total = IKE_HEADER_LEN + unencrypted.len() + sk_len;
+) -> Result<Vec<u8>, EncodeError> {
+    // Critical bit and reserved are zero for SK (RFC 7296 §3.14).
+    let sk_header = PayloadHeader::new(first_inner, false, p_len, "SK payload (IntAuth)")?;
+    // Buffer lengths: these sums cannot overflow.
+    let total = IKE_HEADER_LEN + unencrypted.len() + PayloadHeader::LEN + p_len;
     let mut h = *header;
     h.next_payload = if unencrypted.is_empty() {
         PayloadType::SK
     } else {
         first_unencrypted
     };
-    // Lengths above u32/u16 cannot occur for messages we accepted (max 65 000 octets); saturate
-    // instead of panicking so a caller bug yields an AUTH failure, not a crash.
-    h.length = u32::try_from(total).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(IKE_HEADER_LEN + unencrypted.len() + GENERIC_HEADER_LEN);
+    h.set_length(total)?;
+    let mut out = Vec::with_capacity(IKE_HEADER_LEN + unencrypted.len() + PayloadHeader::LEN);
     h.encode(&mut out);
     out.extend_from_slice(unencrypted);
-    out.push(first_inner.0);
-    out.push(0); // critical bit and reserved: zero for SK (RFC 7296 §3.14)
-    out.extend_from_slice(&u16::try_from(sk_len).unwrap_or(u16::MAX).to_be_bytes());
-    out
+    sk_header.encode(&mut out);
+    Ok(out)
 }
 
 /// The running IntAuth values of RFC 9242 §3.3.2: one chain over the initiator's IKE_INTERMEDIATE
@@ -445,7 +447,7 @@ mod tests {
 
     #[test]
     fn intauth_a_rewrites_lengths_and_next_payload() {
-        let a = intauth_a(&header(), &[], PayloadType::NONE, PayloadType::KE, 1192);
+        let a = intauth_a(&header(), &[], PayloadType::NONE, PayloadType::KE, 1192).unwrap();
         assert_eq!(a.len(), 32);
         assert_eq!(&a[..8], &0x0102030405060708u64.to_be_bytes());
         assert_eq!(a[16], PayloadType::SK.0);
@@ -462,10 +464,26 @@ mod tests {
             PayloadType::VENDOR,
             PayloadType::KE,
             10,
-        );
+        )
+        .unwrap();
         assert_eq!(a[16], PayloadType::VENDOR.0);
         assert_eq!(&a[24..28], &(28u32 + 5 + 4 + 10).to_be_bytes());
         assert_eq!(&a[28..33], &[46, 0, 0, 5, 0xee]);
+    }
+
+    #[test]
+    fn intauth_a_refuses_an_sk_payload_longer_than_its_length_field() {
+        // The SK header's 2-octet Payload Length counts itself (4) and P: P may be 65 531.
+        let a = intauth_a(&header(), &[], PayloadType::NONE, PayloadType::KE, 65_531).unwrap();
+        assert_eq!(&a[28..], &[PayloadType::KE.0, 0, 0xff, 0xff]);
+        assert_eq!(
+            intauth_a(&header(), &[], PayloadType::NONE, PayloadType::KE, 65_532),
+            Err(EncodeError::TooLong {
+                what: "SK payload (IntAuth)",
+                len: 65_536,
+                max: 65_535
+            })
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `From<PeerMisbehaved> for AlertDescription` idea), plus the strongSwan-style one-line message
 //! summaries used in logs and [`crate::Event::Exchange`].
 use pqike_crypto::CryptoError;
-use pqike_wire::{DecodeError, ExchangeType, KeMethod, Notify, NotifyType, Payload, PayloadType};
+use pqike_wire::{
+    DecodeError, EncodeError, ExchangeType, KeMethod, Notify, NotifyType, Payload, PayloadType,
+};
 
 /// Why an exchange failed. Each variant maps to at most one error notify
 /// ([`IkeError::notify`]); `None` means a silent drop (with a log line).
@@ -55,6 +57,10 @@ pub enum IkeError {
     /// An invariant of the engine does not hold (a bug, never the peer's doing).
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// A message we are building cannot be encoded (e.g. a payload longer than the 2-octet
+    /// Payload Length allows, RFC 7296 §3.2): a local problem, nothing is sent.
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] EncodeError),
 }
 
 impl IkeError {
@@ -83,7 +89,8 @@ impl IkeError {
             IkeError::PeerNotify(_)
             | IkeError::Crypto(_)
             | IkeError::Config(_)
-            | IkeError::Internal(_) => return None,
+            | IkeError::Internal(_)
+            | IkeError::Encode(_) => return None,
         };
         Some(Notify::new(t, data))
     }
@@ -233,6 +240,14 @@ mod tests {
             assert_eq!(e.notify().unwrap().notify_type, t, "{e}");
         }
         assert!(IkeError::Internal("bug").notify().is_none());
+        // Our own message being too large is nothing the peer did.
+        let too_long = IkeError::from(EncodeError::TooLong {
+            what: "KE payload",
+            len: 70_008,
+            max: 65_535,
+        });
+        assert!(too_long.notify().is_none());
+        assert!(too_long.reason().contains("KE payload too long: 70008"));
         // Errors without their own notify get the exchange's fallback.
         let internal = IkeError::Internal("bug");
         assert_eq!(

@@ -167,14 +167,16 @@ fn intauth_and_psk_auth_match_reference() {
             PayloadType::NONE,
             PayloadType::KE,
             p_req.len(),
-        );
+        )
+        .unwrap();
         let a_resp = intauth_a(
             &intermediate_header(&kat, round, true),
             &[],
             PayloadType::NONE,
             PayloadType::KE,
             p_resp.len(),
-        );
+        )
+        .unwrap();
         assert_eq!(
             hex::encode(&a_req),
             hex::encode(kat.hex(&format!("a_req{sfx}")))

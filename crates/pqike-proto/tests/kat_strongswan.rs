@@ -112,7 +112,7 @@ fn rebuilt_a(ap: &[u8]) -> (Vec<u8>, &[u8]) {
     };
     assert_eq!(header.exchange, ExchangeType::IKE_INTERMEDIATE);
     (
-        intauth_a(&header, &[], PayloadType::NONE, PayloadType(a[28]), p.len()),
+        intauth_a(&header, &[], PayloadType::NONE, PayloadType(a[28]), p.len()).unwrap(),
         p,
     )
 }

@@ -122,7 +122,7 @@ fn unknown_critical_payload_is_refused() {
             body: vec![1, 2, 3],
         }],
     };
-    ep.handle_datagram(Instant::now(), local(500), remote(), &msg.encode());
+    ep.handle_datagram(Instant::now(), local(500), remote(), &msg.encode().unwrap());
     let t = ep.poll_transmit().expect("a reply");
     let m = Message::decode(&t.payload).unwrap();
     let n: Vec<&Notify> = m.notifies().collect();
@@ -141,7 +141,7 @@ fn missing_nonce_is_invalid_syntax() {
             vec![],
         ))],
     };
-    ep.handle_datagram(Instant::now(), local(500), remote(), &msg.encode());
+    ep.handle_datagram(Instant::now(), local(500), remote(), &msg.encode().unwrap());
     let t = ep.poll_transmit().expect("a reply");
     let m = Message::decode(&t.payload).unwrap();
     assert_eq!(
@@ -205,7 +205,7 @@ fn invalid_mlkem_encapsulation_key_is_invalid_syntax() {
             Payload::Nonce(vec![7; 32]),
         ],
     };
-    ep.handle_datagram(Instant::now(), local(500), remote(), &msg.encode());
+    ep.handle_datagram(Instant::now(), local(500), remote(), &msg.encode().unwrap());
     let t = ep.poll_transmit().expect("a reply");
     let m = Message::decode(&t.payload).unwrap();
     assert_eq!(
@@ -291,7 +291,7 @@ fn half_open_limit_drops_new_requests() {
                 Payload::Nonce(vec![7; 32]),
             ],
         };
-        ep.handle_datagram(now, local(500), remote(), &msg.encode());
+        ep.handle_datagram(now, local(500), remote(), &msg.encode().unwrap());
     }
     assert_eq!(ep.status().len(), 2);
     // Half-open SAs expire after half_open_timeout.

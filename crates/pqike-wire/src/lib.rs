@@ -20,9 +20,12 @@
 //! * For logs, a [`Message`] displays as a strongSwan-style summary (see [`summary()`]), and a
 //!   [`TrafficSelector`] as `10.0.0.0/24[6/443]`.
 //!
-//! Decoding never panics on any input; it fails with [`DecodeError`]. Encoding is infallible;
-//! values that cannot be represented (a field longer than its length octets allow) are caller
-//! bugs, caught by `debug_assert!`.
+//! Decoding never panics on any input; it fails with [`DecodeError`]. Encoding never truncates or
+//! saturates a length: a value that its field cannot represent (a payload longer than the 2-octet
+//! Payload Length allows, more than 255 transforms, ...) fails with [`EncodeError`], which names
+//! the structure, the length it needed and the field's limit. Payload body lengths are carried as
+//! `u32`/`usize` everywhere except in [`PayloadHeader`], the one place that knows the 16-bit wire
+//! field (see there for the drafts that would lift it).
 //!
 //! With the `arbitrary` feature, `arbitrary` holds proptest strategies for every payload and
 //! for whole messages, for property tests in dependent crates.
@@ -34,14 +37,17 @@ pub mod arbitrary;
 pub mod dn;
 pub mod payload;
 mod payload_codec;
+mod payload_header;
 mod reader;
 pub mod registry;
 mod summary;
 mod traffic_selector;
 pub mod udp_encap;
+mod writer;
 
 pub use payload_codec::{NONCE_MAX_LEN, NONCE_MIN_LEN};
-use reader::{patch_u16, Reader};
+pub use payload_header::PayloadHeader;
+use reader::Reader;
 
 pub use payload::*;
 pub use registry::*;
@@ -89,6 +95,47 @@ pub enum DecodeError {
     /// SK payload not last, SKF not alone, or a second SK.
     #[error("encrypted payload misplaced")]
     MisplacedEncrypted,
+}
+
+/// Why a message or payload could not be encoded: a length or count does not fit its field.
+/// Always a local problem (a configuration or value too large for the wire format); nothing is
+/// sent. `Copy` and cheap, for log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A length field cannot hold the length of `what`.
+    #[error("{what} too long: {len} octets, the length field allows at most {max}")]
+    TooLong {
+        /// The payload, message or field, e.g. "KE payload", "IKE message", "SK payload".
+        what: &'static str,
+        /// The value the length field would have to hold.
+        len: usize,
+        /// The largest value the field can hold.
+        max: usize,
+    },
+    /// A count field cannot hold the number of elements of `what`.
+    #[error("too many {what}: {count}, the count field allows at most {max}")]
+    TooMany {
+        /// The counted elements, e.g. "transforms in a proposal".
+        what: &'static str,
+        /// How many there are.
+        count: usize,
+        /// The largest count the field can hold.
+        max: usize,
+    },
+}
+
+/// The largest IKE message: the header's Length field has 4 octets (RFC 7296 §3.1). Widening the
+/// constant is lossless on the 32- and 64-bit platforms pqike runs on.
+const MAX_MESSAGE_LEN: usize = u32::MAX as usize;
+
+/// The IKE header Length value for a message of `len` octets.
+fn message_len(len: usize) -> Result<u32, EncodeError> {
+    u32::try_from(len).map_err(|_| EncodeError::TooLong {
+        what: "IKE message",
+        len,
+        max: MAX_MESSAGE_LEN,
+    })
 }
 
 /// Header flags (RFC 7296 §3.1).
@@ -177,6 +224,13 @@ impl Header {
         })
     }
 
+    /// Set `length` for a message of `total` octets (header included), if the 4-octet Length
+    /// field (RFC 7296 §3.1) can hold it.
+    pub fn set_length(&mut self, total: usize) -> Result<(), EncodeError> {
+        self.length = message_len(total)?;
+        Ok(())
+    }
+
     /// Write the 28-octet header into `out` (appends).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.spi_i.to_be_bytes());
@@ -236,15 +290,16 @@ impl Message {
 
     /// Encode the message, computing Next Payload chaining and all lengths (header.length and
     /// header.next_payload are ignored and recomputed). An `Encrypted`/`EncryptedFragment`
-    /// payload is written with its opaque body.
-    pub fn encode(&self) -> Vec<u8> {
+    /// payload is written with its opaque body. Fails if a payload, substructure or the whole
+    /// message is too long (or has too many elements) for its length field.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(512);
         self.header.encode(&mut out);
-        let first = encode_chain_into(&self.payloads, &mut out);
+        let first = encode_chain_into(&self.payloads, &mut out)?;
         out[16] = first.0;
-        let len = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let len = message_len(out.len())?;
         out[24..28].copy_from_slice(&len.to_be_bytes());
-        out
+        Ok(out)
     }
 
     /// The SK payload, if this message has one (it is then the last payload).
@@ -306,7 +361,8 @@ fn decode_chain(
     let mut next = first;
     while next != PayloadType::NONE {
         let this = next;
-        let (next_field, critical, body) = read_generic(&mut r)?;
+        let (header, body) = PayloadHeader::read(&mut r)?;
+        let next_field = header.next_payload();
         match this {
             PayloadType::SK => {
                 // RFC 7296 §3.14: SK is the last payload; its Next Payload names the first
@@ -330,7 +386,7 @@ fn decode_chain(
                 )?));
                 return Ok(payloads);
             }
-            _ => payloads.push(Payload::decode_body(this, critical, body)?),
+            _ => payloads.push(Payload::decode_body(this, header.critical(), body)?),
         }
         next = next_field;
     }
@@ -343,35 +399,20 @@ fn decode_chain(
     Ok(payloads)
 }
 
-/// Read one generic payload header and its body: (next payload, critical bit, body).
-fn read_generic<'a>(r: &mut Reader<'a>) -> Result<(PayloadType, bool, &'a [u8]), DecodeError> {
-    let next = PayloadType(r.u8()?);
-    // Critical bit is the top bit; the other 7 bits are reserved and ignored (RFC 7296 §3.2).
-    let critical = r.u8()? & 0x80 != 0;
-    let len = usize::from(r.u16()?);
-    let body_len = len
-        .checked_sub(GENERIC_HEADER_LEN)
-        .ok_or(DecodeError::BadLength {
-            what: "payload length below 4",
-        })?;
-    if body_len > r.left() {
-        return Err(DecodeError::BadLength {
-            what: "payload length beyond message",
-        });
-    }
-    Ok((next, critical, r.take(body_len)?))
-}
-
 /// Encode a chain of payloads; returns (type of the first payload, bytes). An empty slice gives
-/// `(PayloadType::NONE, [])`.
-pub fn encode_payload_chain(payloads: &[Payload]) -> (PayloadType, Vec<u8>) {
+/// `(PayloadType::NONE, [])`. Fails like [`Message::encode`].
+pub fn encode_payload_chain(payloads: &[Payload]) -> Result<(PayloadType, Vec<u8>), EncodeError> {
     let mut out = Vec::new();
-    let first = encode_chain_into(payloads, &mut out);
-    (first, out)
+    let first = encode_chain_into(payloads, &mut out)?;
+    Ok((first, out))
 }
 
-/// Append the chain to `out`; returns the type of the first payload.
-fn encode_chain_into(payloads: &[Payload], out: &mut Vec<u8>) -> PayloadType {
+/// Append the chain to `out`; returns the type of the first payload. On error `out` holds a
+/// partial chain and must be discarded.
+fn encode_chain_into(payloads: &[Payload], out: &mut Vec<u8>) -> Result<PayloadType, EncodeError> {
+    // Each body is encoded on its own first: its length, as u32/usize, decides the header
+    // (see `PayloadHeader` for why the header is the only place that knows the wire width).
+    let mut body = Vec::new();
     for (i, p) in payloads.iter().enumerate() {
         // SK/SKF carry the first inner type in their Next Payload field (RFC 7296 §3.14).
         let next = p.inner_next().unwrap_or_else(|| {
@@ -379,17 +420,14 @@ fn encode_chain_into(payloads: &[Payload], out: &mut Vec<u8>) -> PayloadType {
                 .get(i + 1)
                 .map_or(PayloadType::NONE, Payload::payload_type)
         });
-        let start = out.len();
-        out.push(next.0);
-        out.push(if p.critical() { 0x80 } else { 0 });
-        out.extend_from_slice(&[0, 0]);
-        p.encode_body(out);
-        let len = out.len() - start;
-        patch_u16(out, start + 2, len);
+        body.clear();
+        p.encode_body(&mut body)?;
+        PayloadHeader::new(next, p.critical(), body.len(), p.name())?.encode(out);
+        out.extend_from_slice(&body);
     }
-    payloads
+    Ok(payloads
         .first()
-        .map_or(PayloadType::NONE, Payload::payload_type)
+        .map_or(PayloadType::NONE, Payload::payload_type))
 }
 
 /// Byte layout of an SK- or SKF-protected message being built, so the engine can seal it in place.
@@ -411,7 +449,9 @@ pub struct SkLayout {
 /// IKE header (with final length and next payload SK/SKF), the SK(F) header (next payload =
 /// `first_inner`, or NONE for fragments after the first as RFC 7383 §2.5 requires... the caller
 /// passes the right value), `iv_len` zero bytes of IV, the `plaintext` (already padded by the caller,
-/// including the Pad Length octet) and `icv_len` zero bytes of ICV. Returns the buffer and its layout.
+/// including the Pad Length octet) and `icv_len` zero bytes of ICV. Returns the buffer and its
+/// layout, or an error (before anything is allocated) if the SK(F) payload is too long for its
+/// Payload Length field or the message for the IKE header's Length.
 pub fn sk_layout(
     header: &Header,
     first_inner: PayloadType,
@@ -419,25 +459,27 @@ pub fn sk_layout(
     iv_len: usize,
     plaintext: &[u8],
     icv_len: usize,
-) -> (Vec<u8>, SkLayout) {
-    let (payload_type, extra) = match fragment {
-        None => (PayloadType::SK, 0),
-        Some(_) => (PayloadType::SKF, 4),
+) -> Result<(Vec<u8>, SkLayout), EncodeError> {
+    // RFC 7383 §2.5: SKF adds Fragment Number (2) and Total Fragments (2) before the IV.
+    let (payload_type, extra, what) = match fragment {
+        None => (PayloadType::SK, 0, "SK payload"),
+        Some(_) => (PayloadType::SKF, 4, "SKF payload"),
     };
-    let iv_offset = IKE_HEADER_LEN + GENERIC_HEADER_LEN + extra;
+    // SK is the last payload, so its Next Payload is the first inner type (RFC 7296 §3.14).
+    // Lengths of in-memory buffers: these sums cannot overflow.
+    let body_len = extra + iv_len + plaintext.len() + icv_len;
+    let sk_header = PayloadHeader::new(first_inner, false, body_len, what)?;
+    let iv_offset = IKE_HEADER_LEN + PayloadHeader::LEN + extra;
     let plaintext_offset = iv_offset + iv_len;
     let icv_offset = plaintext_offset + plaintext.len();
     let total_len = icv_offset + icv_len;
 
-    let mut out = Vec::with_capacity(total_len);
     let mut h = *header;
     h.next_payload = payload_type;
-    h.length = u32::try_from(total_len).unwrap_or(u32::MAX);
+    h.set_length(total_len)?;
+    let mut out = Vec::with_capacity(total_len);
     h.encode(&mut out);
-    out.push(first_inner.0);
-    out.push(0);
-    out.extend_from_slice(&[0, 0]);
-    patch_u16(&mut out, IKE_HEADER_LEN + 2, total_len - IKE_HEADER_LEN);
+    sk_header.encode(&mut out);
     if let Some((number, total)) = fragment {
         out.extend_from_slice(&number.to_be_bytes());
         out.extend_from_slice(&total.to_be_bytes());
@@ -445,7 +487,7 @@ pub fn sk_layout(
     out.resize(plaintext_offset, 0);
     out.extend_from_slice(plaintext);
     out.resize(total_len, 0);
-    (
+    Ok((
         out,
         SkLayout {
             iv_offset,
@@ -453,7 +495,7 @@ pub fn sk_layout(
             icv_offset,
             total_len,
         },
-    )
+    ))
 }
 
 /// Find the SK/SKF payload of a received message, for authentication and decryption in place:
@@ -482,7 +524,8 @@ pub fn locate_encrypted(buf: &[u8]) -> Result<EncryptedLocation, DecodeError> {
                 })
             }
             PayloadType::SK | PayloadType::SKF => {
-                let (first_inner, _, body) = read_generic(&mut r)?;
+                let (sk_header, body) = PayloadHeader::read(&mut r)?;
+                let first_inner = sk_header.next_payload();
                 if !r.is_empty() {
                     return Err(DecodeError::MisplacedEncrypted);
                 }
@@ -493,10 +536,10 @@ pub fn locate_encrypted(buf: &[u8]) -> Result<EncryptedLocation, DecodeError> {
                     let f = payload_codec::decode_skf(first_inner, body)?;
                     (
                         Some((f.number, f.total)),
-                        payload_offset + GENERIC_HEADER_LEN + 4,
+                        payload_offset + PayloadHeader::LEN + 4,
                     )
                 } else {
-                    (None, payload_offset + GENERIC_HEADER_LEN)
+                    (None, payload_offset + PayloadHeader::LEN)
                 };
                 return Ok(EncryptedLocation {
                     payload_offset,
@@ -508,8 +551,8 @@ pub fn locate_encrypted(buf: &[u8]) -> Result<EncryptedLocation, DecodeError> {
                 });
             }
             _ => {
-                let (next, _, _) = read_generic(&mut r)?;
-                this = next;
+                let (h, _) = PayloadHeader::read(&mut r)?;
+                this = h.next_payload();
             }
         }
     }

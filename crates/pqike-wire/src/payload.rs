@@ -2,7 +2,8 @@
 //!
 //! Decoding never panics: every length is checked and a malformed body yields a
 //! [`crate::DecodeError`]. Encoding of a decoded payload reproduces the same bytes
-//! (except reserved fields, which are written as zero).
+//! (except reserved fields, which are written as zero); a value too large for its length or
+//! count field fails with [`crate::EncodeError`].
 use crate::registry::*;
 use std::net::IpAddr;
 
@@ -253,6 +254,31 @@ impl Payload {
             Payload::Encrypted(_) => PayloadType::SK,
             Payload::EncryptedFragment(_) => PayloadType::SKF,
             Payload::Unknown { payload_type, .. } => *payload_type,
+        }
+    }
+
+    /// The payload's name for error messages and logs, e.g. "KE payload" (abbreviations of
+    /// RFC 7296 §3.2 and RFC 7383 §2.5).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Payload::Sa(_) => "SA payload",
+            Payload::Ke { .. } => "KE payload",
+            Payload::IdI(_) => "IDi payload",
+            Payload::IdR(_) => "IDr payload",
+            Payload::Cert(_) => "CERT payload",
+            Payload::CertReq(_) => "CERTREQ payload",
+            Payload::Auth(_) => "AUTH payload",
+            Payload::Nonce(_) => "Nonce payload",
+            Payload::Notify(_) => "Notify payload",
+            Payload::Delete(_) => "Delete payload",
+            Payload::Vendor(_) => "Vendor ID payload",
+            Payload::TsI(_) => "TSi payload",
+            Payload::TsR(_) => "TSr payload",
+            Payload::Cp(_) => "CP payload",
+            Payload::Eap(_) => "EAP payload",
+            Payload::Encrypted(_) => "SK payload",
+            Payload::EncryptedFragment(_) => "SKF payload",
+            Payload::Unknown { .. } => "unknown payload",
         }
     }
 }

@@ -3,15 +3,18 @@
 //! Layouts follow RFC 7296 §3.3–§3.16 and RFC 7383 §2.5; each function cites its section.
 //! Reserved fields are ignored on receipt and written as zero (RFC 7296 §2.5).
 use crate::payload::*;
-use crate::reader::{patch_u16, Reader};
+use crate::reader::Reader;
 use crate::registry::*;
-use crate::DecodeError;
+use crate::writer::{count_u16, count_u8, len_u16, len_u8, patch_len_u16};
+use crate::{DecodeError, EncodeError};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Transform attribute type of Key Length (RFC 7296 §3.3.5).
 const ATTR_KEY_LENGTH: u16 = 14;
 /// Attribute Format bit: set for TV (fixed 2-octet value), clear for TLV (RFC 7296 §3.3.5).
 const ATTR_AF: u16 = 0x8000;
+/// A TV attribute's value is its 2-octet Attribute Value field (RFC 7296 §3.3.5).
+const TV_VALUE_LEN: usize = 2;
 /// Last Substruc values (RFC 7296 §3.3.1, §3.3.2).
 const LAST: u8 = 0;
 const MORE_PROPOSALS: u8 = 2;
@@ -99,9 +102,13 @@ impl Payload {
     ///
     /// This is also the byte string the AUTH computation needs for IDi/IDr
     /// (`RestOfInitIDPayload`, RFC 7296 §2.15).
-    pub fn encode_body(&self, out: &mut Vec<u8>) {
+    ///
+    /// Fails if a length or count inside the body does not fit its field (the body's own length
+    /// is checked by [`crate::PayloadHeader::new`]); `out` then holds a partial body and must be
+    /// discarded.
+    pub fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
-            Payload::Sa(proposals) => encode_sa(proposals, out),
+            Payload::Sa(proposals) => encode_sa(proposals, out)?,
             Payload::Ke { method, data } => {
                 out.extend_from_slice(&method.0.to_be_bytes());
                 out.extend_from_slice(&[0, 0]);
@@ -124,7 +131,7 @@ impl Payload {
             Payload::Nonce(n) => out.extend_from_slice(n),
             Payload::Notify(n) => {
                 out.push(n.protocol.0);
-                out.push(len_u8(n.spi.len()));
+                out.push(len_u8("Notify SPI", n.spi.len())?);
                 out.extend_from_slice(&n.notify_type.0.to_be_bytes());
                 out.extend_from_slice(&n.spi);
                 out.extend_from_slice(&n.data);
@@ -132,20 +139,23 @@ impl Payload {
             Payload::Delete(d) => {
                 out.push(d.protocol.0);
                 out.push(d.spi_size);
-                out.extend_from_slice(&len_u16(d.spis.len()).to_be_bytes());
+                out.extend_from_slice(
+                    &count_u16("SPIs in a Delete payload", d.spis.len())?.to_be_bytes(),
+                );
                 for spi in &d.spis {
                     out.extend_from_slice(spi);
                 }
             }
             Payload::Vendor(v) => out.extend_from_slice(v),
-            Payload::TsI(ts) | Payload::TsR(ts) => encode_ts_payload(ts, out),
+            Payload::TsI(ts) | Payload::TsR(ts) => encode_ts_payload(ts, out)?,
             Payload::Cp(c) => {
                 out.push(c.cfg_type.0);
                 out.extend_from_slice(&[0, 0, 0]);
                 for a in &c.attributes {
                     // High bit is reserved (RFC 7296 §3.15.1): written as zero.
                     out.extend_from_slice(&(a.attr_type & 0x7fff).to_be_bytes());
-                    out.extend_from_slice(&len_u16(a.value.len()).to_be_bytes());
+                    let len = len_u16("configuration attribute", a.value.len())?;
+                    out.extend_from_slice(&len.to_be_bytes());
                     out.extend_from_slice(&a.value);
                 }
             }
@@ -158,6 +168,7 @@ impl Payload {
             }
             Payload::Unknown { body, .. } => out.extend_from_slice(body),
         }
+        Ok(())
     }
 
     /// The Next Payload value written in this payload's own generic header when it is the
@@ -198,16 +209,6 @@ pub(crate) fn decode_skf(
         total,
         body: r.rest().to_vec(),
     })
-}
-
-fn len_u8(n: usize) -> u8 {
-    debug_assert!(n <= 255, "IKE 1-octet length overflow: {n}");
-    u8::try_from(n).unwrap_or(u8::MAX)
-}
-
-fn len_u16(n: usize) -> u16 {
-    debug_assert!(n <= 65535, "IKE 2-octet count overflow: {n}");
-    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 // ---------------------------------------------------------------- SA (RFC 7296 §3.3)
@@ -330,7 +331,7 @@ fn decode_transform(r: &mut Reader<'_>) -> Result<Transform, DecodeError> {
     })
 }
 
-fn encode_sa(proposals: &[Proposal], out: &mut Vec<u8>) {
+fn encode_sa(proposals: &[Proposal], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     for (i, p) in proposals.iter().enumerate() {
         let start = out.len();
         out.push(if i + 1 == proposals.len() {
@@ -342,8 +343,8 @@ fn encode_sa(proposals: &[Proposal], out: &mut Vec<u8>) {
         out.extend_from_slice(&[0, 0]); // length, patched below
         out.push(p.number);
         out.push(p.protocol.0);
-        out.push(len_u8(p.spi.len()));
-        out.push(len_u8(p.transforms.len()));
+        out.push(len_u8("proposal SPI", p.spi.len())?);
+        out.push(count_u8("transforms in a proposal", p.transforms.len())?);
         out.extend_from_slice(&p.spi);
         for (j, t) in p.transforms.iter().enumerate() {
             let tstart = out.len();
@@ -358,19 +359,18 @@ fn encode_sa(proposals: &[Proposal], out: &mut Vec<u8>) {
             out.push(0);
             out.extend_from_slice(&t.id.to_be_bytes());
             for a in &t.attributes {
-                encode_attribute(a, out);
+                encode_attribute(a, out)?;
             }
-            let tlen = out.len() - tstart;
-            patch_u16(out, tstart + 2, tlen);
+            patch_len_u16(out, tstart, "transform")?;
         }
-        let plen = out.len() - start;
-        patch_u16(out, start + 2, plen);
+        patch_len_u16(out, start, "proposal")?;
     }
+    Ok(())
 }
 
 /// Attribute types have 15 bits (the 16th is the AF flag); a TV value is exactly 2 octets
-/// (shorter values are zero-padded on the left, longer ones keep their last 2 octets).
-fn encode_attribute(a: &Attribute, out: &mut Vec<u8>) {
+/// (shorter values are zero-padded on the left; longer ones cannot be sent).
+fn encode_attribute(a: &Attribute, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match a {
         Attribute::KeyLength(bits) => {
             out.extend_from_slice(&(ATTR_AF | ATTR_KEY_LENGTH).to_be_bytes());
@@ -381,10 +381,16 @@ fn encode_attribute(a: &Attribute, out: &mut Vec<u8>) {
             tv: true,
             value,
         } => {
+            if value.len() > TV_VALUE_LEN {
+                return Err(EncodeError::TooLong {
+                    what: "TV attribute value",
+                    len: value.len(),
+                    max: TV_VALUE_LEN,
+                });
+            }
             out.extend_from_slice(&(ATTR_AF | (attr_type & !ATTR_AF)).to_be_bytes());
-            let mut v = [0u8; 2];
-            let n = value.len().min(2);
-            v[2 - n..].copy_from_slice(&value[value.len() - n..]);
+            let mut v = [0u8; TV_VALUE_LEN];
+            v[TV_VALUE_LEN - value.len()..].copy_from_slice(value);
             out.extend_from_slice(&v);
         }
         Attribute::Other {
@@ -393,10 +399,11 @@ fn encode_attribute(a: &Attribute, out: &mut Vec<u8>) {
             value,
         } => {
             out.extend_from_slice(&(attr_type & !ATTR_AF).to_be_bytes());
-            out.extend_from_slice(&len_u16(value.len()).to_be_bytes());
+            out.extend_from_slice(&len_u16("TLV attribute value", value.len())?.to_be_bytes());
             out.extend_from_slice(value);
         }
     }
+    Ok(())
 }
 
 // ------------------------------------------------- ID, CERT, Notify, Delete, CP
@@ -489,9 +496,9 @@ fn decode_cp(r: &mut Reader<'_>) -> Result<Config, DecodeError> {
 // ----------------------------------------------------------- TS (RFC 7296 §3.13)
 
 /// Selector length of a type 7 (IPv4 range) traffic selector.
-const TS_IPV4_LEN: usize = 16;
+const TS_IPV4_LEN: u16 = 16;
 /// Selector length of a type 8 (IPv6 range) traffic selector.
-const TS_IPV6_LEN: usize = 40;
+const TS_IPV6_LEN: u16 = 40;
 
 fn decode_ts_payload(r: &mut Reader<'_>) -> Result<Vec<TrafficSelector>, DecodeError> {
     // Number of TSs (1) | RESERVED (3) | selectors.
@@ -512,7 +519,7 @@ fn decode_ts_payload(r: &mut Reader<'_>) -> Result<Vec<TrafficSelector>, DecodeE
 fn decode_ts(r: &mut Reader<'_>) -> Result<TrafficSelector, DecodeError> {
     let ts_type = TsType(r.u8()?);
     let ip_protocol = r.u8()?;
-    let len = usize::from(r.u16()?);
+    let len = r.u16()?;
     let expected = match ts_type {
         TsType::IPV4_ADDR_RANGE => TS_IPV4_LEN,
         TsType::IPV6_ADDR_RANGE => TS_IPV6_LEN,
@@ -556,12 +563,14 @@ fn array<const N: usize>(s: &[u8]) -> [u8; N] {
     a
 }
 
-fn encode_ts_payload(ts: &[TrafficSelector], out: &mut Vec<u8>) {
-    out.push(len_u8(ts.len()));
+fn encode_ts_payload(ts: &[TrafficSelector], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    // Number of TSs is one octet (RFC 7296 §3.13).
+    out.push(count_u8("traffic selectors in a TS payload", ts.len())?);
     out.extend_from_slice(&[0, 0, 0]);
     for t in ts {
         encode_ts(t, out);
     }
+    Ok(())
 }
 
 /// A selector whose two ends differ in family cannot be expressed on the wire; it is
@@ -575,7 +584,7 @@ fn encode_ts(t: &TrafficSelector, out: &mut Vec<u8>) {
     match (t.start_addr, t.end_addr) {
         (IpAddr::V4(s), IpAddr::V4(e)) => {
             out.extend_from_slice(&[TsType::IPV4_ADDR_RANGE.0, t.ip_protocol]);
-            out.extend_from_slice(&(TS_IPV4_LEN as u16).to_be_bytes());
+            out.extend_from_slice(&TS_IPV4_LEN.to_be_bytes());
             ports(out);
             out.extend_from_slice(&s.octets());
             out.extend_from_slice(&e.octets());
@@ -586,7 +595,7 @@ fn encode_ts(t: &TrafficSelector, out: &mut Vec<u8>) {
                 IpAddr::V6(a) => a,
             };
             out.extend_from_slice(&[TsType::IPV6_ADDR_RANGE.0, t.ip_protocol]);
-            out.extend_from_slice(&(TS_IPV6_LEN as u16).to_be_bytes());
+            out.extend_from_slice(&TS_IPV6_LEN.to_be_bytes());
             ports(out);
             out.extend_from_slice(&v6(s).octets());
             out.extend_from_slice(&v6(e).octets());

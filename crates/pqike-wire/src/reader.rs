@@ -76,16 +76,3 @@ impl<'a> Reader<'a> {
         Ok(Reader::new(self.take(n)?, what))
     }
 }
-
-/// Write a big-endian u16 length at `at`, patched once the structure is complete.
-pub(crate) fn patch_u16(out: &mut [u8], at: usize, value: usize) {
-    // Lengths above 65535 cannot be represented. IKE messages are far smaller (the engine
-    // fragments above the path MTU), so this is caller misuse: caught in debug builds, and
-    // saturated in release so encoding stays infallible (the peer then rejects the message).
-    debug_assert!(
-        value <= usize::from(u16::MAX),
-        "IKE length field overflow: {value}"
-    );
-    let v = u16::try_from(value).unwrap_or(u16::MAX);
-    out[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}

@@ -30,8 +30,8 @@ use crate::{EndpointConfig, Event, SaId, Transmit};
 use fragment::{FragResult, Reassembly};
 use pqike_crypto::SecureRandom;
 use pqike_wire::{
-    decode_payload_chain, encode_payload_chain, locate_encrypted, ExchangeType, Flags, Header,
-    Message, Notify, Payload, PayloadType,
+    decode_payload_chain, encode_payload_chain, locate_encrypted, EncodeError, ExchangeType, Flags,
+    Header, Message, Notify, Payload, PayloadType,
 };
 use protect::{decode_inner, open_message, seal_message, SaKeys};
 use std::collections::VecDeque;
@@ -218,7 +218,8 @@ impl MessageLayer {
                 header: *header,
                 payloads: payloads.to_vec(),
             }
-            .encode();
+            .encode()
+            .map_err(|e| Self::encode_failed(header, e))?;
             self.transcript.push(TranscriptEntry::Init {
                 sent: true,
                 raw: raw.clone(),
@@ -228,13 +229,19 @@ impl MessageLayer {
         let keys = prot
             .keys
             .ok_or_else(|| IkeError::Config("no keys yet".into()))?;
-        let (first_inner, inner) = encode_payload_chain(payloads);
+        let (first_inner, inner) =
+            encode_payload_chain(payloads).map_err(|e| Self::encode_failed(header, e))?;
         let limit = if prot.fragment {
             self.path.max_ike_len(io.cfg.fragment_size)
         } else {
             None
         };
-        let packets = seal_message(&*keys.out, io.rng, header, first_inner, &inner, limit)?;
+        // Without fragmentation an SK payload over the Payload Length limit cannot be sent.
+        let packets = seal_message(&*keys.out, io.rng, header, first_inner, &inner, limit)
+            .map_err(|e| match e {
+                IkeError::Encode(e) => Self::encode_failed(header, e),
+                e => e,
+            })?;
         if header.exchange == ExchangeType::IKE_INTERMEDIATE {
             self.transcript.push(TranscriptEntry::Intermediate {
                 sent: true,
@@ -245,6 +252,22 @@ impl MessageLayer {
             });
         }
         Ok(packets)
+    }
+
+    /// Log a message we could not encode (the error names the payload and both sizes); the
+    /// exchange then fails as a local error and nothing is transmitted.
+    fn encode_failed(header: &Header, e: EncodeError) -> IkeError {
+        tracing::warn!(
+            "cannot send {} {} #{}: {e}",
+            header.exchange,
+            if header.flags.response {
+                "response"
+            } else {
+                "request"
+            },
+            header.message_id
+        );
+        IkeError::Encode(e)
     }
 
     fn log_message(
@@ -647,8 +670,8 @@ impl MessageLayer {
     }
 
     /// An unprotected error notify answering an IKE_SA_INIT request (RFC 7296 §2.21.1), for
-    /// requests that never get an SA.
-    pub fn plain_notify(header: &Header, n: Notify) -> Vec<u8> {
+    /// requests that never get an SA. Fails only if the notify data is too long for its payload.
+    pub fn plain_notify(header: &Header, n: Notify) -> Result<Vec<u8>, EncodeError> {
         let h = Header {
             spi_i: header.spi_i,
             spi_r: 0,

@@ -163,7 +163,7 @@ fn seal_one(
         cipher.iv_len(),
         plaintext,
         cipher.icv_len(),
-    );
+    )?;
     // A random IV per message: unique with overwhelming probability for the 64-bit GCM/ChaCha IVs
     // within the few messages an IKE SA protects, and unpredictable as CBC requires (RFC 7296 §3.14).
     let iv = buf

@@ -51,7 +51,7 @@ pub(crate) fn fold(
         header.next_payload,
         first_inner,
         inner.len(),
-    );
+    )?;
     match chain {
         Chain::Initiator => sa.intauth.update_initiator(prf, &keys.sk_pi, &a, inner),
         Chain::Responder => sa.intauth.update_responder(prf, &keys.sk_pr, &a, inner),

@@ -1,4 +1,5 @@
 //! Crate tests: hand-made RFC byte vectors, malformed input, and proptest round trips.
+mod length_limits;
 mod malformed;
 mod roundtrip;
 mod vectors;

@@ -8,7 +8,7 @@ fn body_vector(t: PayloadType, bytes: &[u8], expected: Payload) {
     let p = Payload::decode_body(t, false, bytes).expect("vector decodes");
     assert_eq!(p, expected);
     let mut out = Vec::new();
-    p.encode_body(&mut out);
+    p.encode_body(&mut out).unwrap();
     assert_eq!(out, bytes, "re-encoding {t}");
 }
 
@@ -99,7 +99,7 @@ fn ike_sa_init_request() {
     assert_eq!(bytes.len(), 216);
     let m = Message::decode(&bytes).unwrap();
     assert_eq!(m, ike_sa_init_message());
-    assert_eq!(m.encode(), bytes);
+    assert_eq!(m.encode().unwrap(), bytes);
     assert_eq!(
         m.to_string(),
         "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) ]"
@@ -117,7 +117,7 @@ fn encode_recomputes_header_length_and_next_payload() {
     let mut m = ike_sa_init_message();
     m.header.length = 0;
     m.header.next_payload = PayloadType::NONE;
-    assert_eq!(m.encode(), ike_sa_init_bytes());
+    assert_eq!(m.encode().unwrap(), ike_sa_init_bytes());
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn critical_bit_only_kept_for_unknown_payloads() {
             },
         ]
     );
-    let out = m.encode();
+    let out = m.encode().unwrap();
     assert_eq!(
         out[29], 0x00,
         "known payloads are sent with the critical bit clear"
@@ -222,7 +222,7 @@ fn id_payloads() {
         })
     );
     let mut out = Vec::new();
-    p.encode_body(&mut out);
+    p.encode_body(&mut out).unwrap();
     assert_eq!(out, h("01 000000 c0000201"));
 }
 
@@ -357,7 +357,7 @@ fn mixed_family_selector_is_encoded_as_ipv6() {
         end_addr: "::1".parse().unwrap(),
     };
     let mut out = Vec::new();
-    Payload::TsI(vec![ts]).encode_body(&mut out);
+    Payload::TsI(vec![ts]).encode_body(&mut out).unwrap();
     assert_eq!(out.len(), 4 + 40);
     assert_eq!(out[4], 8);
     let Payload::TsI(back) = Payload::decode_body(PayloadType::TSI, false, &out).unwrap() else {
@@ -401,7 +401,7 @@ fn cp_payloads() {
     });
     assert_eq!(p, expected);
     let mut out = Vec::new();
-    p.encode_body(&mut out);
+    p.encode_body(&mut out).unwrap();
     assert_eq!(out, h("02 000000 0001 0004 0a000001"));
     assert_eq!(
         summary(ExchangeType::IKE_AUTH, true, 1, &[p]),
@@ -473,7 +473,7 @@ fn sk_message_layout_and_location() {
         1,
     );
     let plaintext = [9u8; 23];
-    let (buf, layout) = sk_layout(&header, PayloadType::IDI, None, 16, &plaintext, 16);
+    let (buf, layout) = sk_layout(&header, PayloadType::IDI, None, 16, &plaintext, 16).unwrap();
     assert_eq!(
         layout,
         SkLayout {
@@ -518,7 +518,8 @@ fn skf_message_layout_and_location() {
         8,
         &[1, 2, 3, 4],
         16,
-    );
+    )
+    .unwrap();
     assert_eq!(
         layout,
         SkLayout {
@@ -558,7 +559,7 @@ fn locate_encrypted_after_plain_payloads() {
             }),
         ],
     };
-    let buf = m.encode();
+    let buf = m.encode().unwrap();
     let loc = locate_encrypted(&buf).unwrap();
     assert_eq!((loc.payload_offset, loc.iv_offset, loc.end), (35, 39, 79));
     assert_eq!(loc.first_inner, PayloadType::DELETE);
@@ -577,11 +578,14 @@ fn inner_chain_round_trip() {
         }),
         Payload::TsI(vec![TrafficSelector::any_ipv4()]),
     ];
-    let (first, bytes) = encode_payload_chain(&inner);
+    let (first, bytes) = encode_payload_chain(&inner).unwrap();
     assert_eq!(first, PayloadType::IDI);
     assert_eq!(bytes[0], PayloadType::AUTH.0);
     assert_eq!(decode_payload_chain(first, &bytes).unwrap(), inner);
-    assert_eq!(encode_payload_chain(&[]), (PayloadType::NONE, vec![]));
+    assert_eq!(
+        encode_payload_chain(&[]).unwrap(),
+        (PayloadType::NONE, vec![])
+    );
     assert_eq!(
         decode_payload_chain(PayloadType::NONE, &[]).unwrap(),
         vec![]
