@@ -4,8 +4,8 @@
 //! thread calls [`KeyPool::refill`] in the background.
 //!
 //! Each pregenerated key pair is handed out exactly once (taken out of the pool), so the
-//! one-key-per-exchange rule of the KEM drafts (draft-ietf-ipsecme-ikev2-mlkem §3) still holds:
-//! only the moment of generation moves. The responder side ([`KeyExchange::respond`]) is passed
+//! KEM drafts' rule of a fresh key pair per exchange (draft-ietf-ipsecme-ikev2-mlkem) still
+//! holds: only the moment of generation moves. The responder side ([`KeyExchange::respond`]) is passed
 //! through: for a KEM it is encapsulation, which is fast even for McEliece.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
