@@ -2,8 +2,31 @@
 //!
 //! The protocol engine never calls a crypto library directly: it asks a [`CryptoProvider`] for
 //! key-exchange methods, PRFs, SK-payload ciphers, hashes, signature verification and randomness.
-//! [`awslc::AwsLcProvider`] is the production provider (aws-lc-rs). Algorithms are identified by
-//! their IANA IKEv2 transform IDs (plain `u16`), so this crate does not depend on the wire crate.
+//! Algorithms are identified by their IANA IKEv2 transform IDs (plain `u16`), so this crate does
+//! not depend on the wire crate.
+//!
+//! ## Provider model: a value made of parts
+//! The engine holds an `Arc<dyn CryptoProvider>` and only calls the trait. A provider is *built*
+//! as a [`ComposedProvider`]: a list of [`KeyExchange`]s and a list of [`Prf`]s (each found by
+//! its `id()`), an [`SkCipherFactory`], an [`EspCipherFactory`] (the userspace ESP data plane's
+//! ciphers, see [`esp`]), a [`Hasher`] and a [`SignatureVerifier`]. Each part can be replaced on
+//! its own, by value (rustls' `CryptoProvider` struct is the model):
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use pqike_crypto::{awslc::aws_lc, CryptoProvider, KeyPool};
+//! let base = aws_lc(); // every algorithm, from aws-lc-rs (`AwsLcProvider::new()` is the same)
+//! // Serve ML-KEM-768 initiator keys from a pool that a worker thread refills.
+//! let pool = Arc::new(KeyPool::new(base.key_exchange_part(36).unwrap(), 4));
+//! let provider: Arc<dyn CryptoProvider> = Arc::new(base.with_key_exchange(pool.clone()));
+//! pool.refill().unwrap(); // on the worker thread, whenever `pool.wants_refill()`
+//! assert!(provider.key_exchange(36).is_some() && provider.key_exchange(31).is_some());
+//! ```
+//!
+//! Call order: build the provider once at start-up (`aws_lc()`, then `with_*` for each added or
+//! replaced part), hand `Arc::new(provider.clone())` to the engine and
+//! `provider.esp_ciphers.clone()` to the data plane (`pqike_esp::DataPlane::with_ciphers`); the
+//! parts are immutable afterwards (only a [`KeyPool`]'s contents change, behind its own lock).
 //!
 //! ## Key exchange model (DH and KEM through one interface)
 //! * Initiator: [`KeyExchange::start`] gives an [`ActiveKeyExchange`] whose
@@ -12,11 +35,21 @@
 //!   data gives the shared secret (DH agreement, or ML-KEM decapsulation).
 //! * Responder: [`KeyExchange::respond`] with the initiator's KE data gives our KE data (DH public
 //!   value, or ML-KEM ciphertext) and the shared secret in one step.
+//! * Slow key generation (Classic McEliece, ~100 ms) moves off the engine's thread with a
+//!   [`KeyPool`] around the method: `start()` takes a pregenerated key pair (each used once),
+//!   a worker calls [`KeyPool::refill`], and an empty pool falls back to generating inline
+//!   (counted in [`keypool::KeyPoolStats`]).
 //!
 //! ## SK payload protection
 //! [`CryptoProvider::sk_cipher`] builds an [`SkCipher`] from the negotiated ENCR/INTEG and keys. It
 //! seals and opens whole message buffers in place: associated data is `buf[..iv_offset]`, the IV
 //! (filled by the caller) follows, then the plaintext/ciphertext, then the ICV at the end.
+//!
+//! ## ESP packet protection
+//! [`EspCipherFactory::build`] gives one [`EspCipher`] per SA direction; it seals and opens ESP
+//! packets in place (`SPI | Seq | IV | payload | ICV`, RFC 4303 §2), one call per packet, no
+//! allocation. [`awslc::AwsLcEspCiphers`] implements AES-GCM-16, ChaCha20-Poly1305 and
+//! AES-CBC + HMAC-SHA2.
 //!
 //! ## Authentication
 //! [`sig`] maps [`SignatureScheme`]s to RFC 7427 AlgorithmIdentifiers and classic auth methods,
@@ -28,20 +61,33 @@
 //! cargo feature; both in certificates and in AUTH. [`pkigen`] generates test CAs,
 //! intermediates and end-entity certificates for every supported key type.
 //!
-//! ## Randomness
-//! [`SystemRandom`] in production; [`DeterministicRandom`] for reproducible simulations. (Key
-//! generation inside the aws-lc provider always uses the system generator.)
+//! ## Randomness and the deterministic mode
+//! [`SystemRandom`] in production; [`DeterministicRandom`] for reproducible simulations (the
+//! engine's nonces and SPIs). Key generation inside the aws-lc provider uses aws-lc's own
+//! generator. With the cargo feature `testing` (off by default), `testing::aws_lc_seeded(seed)`
+//! draws every private value (DH/ECDH, ML-KEM key generation and encapsulation) from a seeded
+//! generator instead, so a simulation's KE payloads are byte-for-byte reproducible; it
+//! interoperates with the production provider. (Signatures are not covered: ECDSA, RSA-PSS and
+//! hedged ML-DSA signing stay randomized.)
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod awslc;
+pub mod esp;
+pub mod keypool;
 pub mod pki;
 pub mod pkigen;
+pub mod provider;
 pub mod random;
 pub mod sig;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use zeroize::Zeroizing;
 
+pub use esp::{EspCipher, EspCipherFactory};
+pub use keypool::KeyPool;
+pub use provider::{ComposedProvider, Hasher, SignatureVerifier, SkCipherFactory};
 pub use random::{DeterministicRandom, SecureRandom, SystemRandom};
 pub use sig::{SignatureScheme, SigningKey};
 
@@ -71,6 +117,10 @@ pub enum CryptoError {
     /// The underlying library failed unexpectedly.
     #[error("internal crypto failure")]
     Internal,
+    /// A buffer handed to a seal operation cannot hold the packet layout (a caller bug; carries
+    /// no text so the per-packet ESP path never allocates).
+    #[error("buffer does not fit the packet layout")]
+    Layout,
 }
 
 /// A shared secret (DH g^ir or KEM ss). Zeroized on drop.

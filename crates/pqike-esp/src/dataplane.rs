@@ -7,8 +7,11 @@ use crate::flow::{self, proto, Flow};
 use crate::lifetime::{ExpiryCause, ExpiryEvent, ExpiryKind, LifetimeState, SaCounters};
 use crate::params::{Mode, SaParams, Selector};
 use crate::replay::{ReplayWindow, DEFAULT_WINDOW, MAX_WINDOW};
+use pqike_crypto::awslc::AwsLcEspCiphers;
+use pqike_crypto::EspCipherFactory;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::debug;
 
@@ -199,8 +202,9 @@ impl ChildSa {
 /// The userspace ESP data plane: install SAs, then call [`DataPlane::encapsulate`] for each
 /// packet read from the TUN device and [`DataPlane::decapsulate`] for each ESP datagram; poll
 /// [`DataPlane::poll_expiry`] after that and whenever [`DataPlane::poll_timeout`] passes.
-#[derive(Default)]
 pub struct DataPlane {
+    /// Where per-SA ciphers come from: the crypto provider's ESP part.
+    ciphers: Arc<dyn EspCipherFactory>,
     sas: HashMap<u32, ChildSa>,
     /// SPD order: inbound SPIs in installation order; the newest matching SA wins, so after a
     /// rekey the new SA carries the traffic while the old one still decrypts stragglers.
@@ -210,10 +214,29 @@ pub struct DataPlane {
     counters: GlobalCounters,
 }
 
+impl Default for DataPlane {
+    fn default() -> Self {
+        Self::with_ciphers(Arc::new(AwsLcEspCiphers))
+    }
+}
+
 impl DataPlane {
-    /// An empty data plane.
+    /// An empty data plane with the aws-lc ESP ciphers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty data plane whose SAs get their ciphers from `ciphers` (a provider's
+    /// `esp_ciphers` part, `pqike_crypto::ComposedProvider::esp_ciphers`).
+    pub fn with_ciphers(ciphers: Arc<dyn EspCipherFactory>) -> Self {
+        DataPlane {
+            ciphers,
+            sas: HashMap::new(),
+            spd: Vec::new(),
+            events: VecDeque::new(),
+            activated: VecDeque::new(),
+            counters: GlobalCounters::default(),
+        }
     }
 
     /// Installs a Child SA (both directions) at time `now` (the start of its time limits).
@@ -289,15 +312,9 @@ impl DataPlane {
                 return Err(InstallError::KeyLength { what, got, want });
             }
         }
-        let unsupported = || InstallError::UnsupportedTransform {
-            encr: 0,
-            key_bits: None,
-            integ: 0,
-        };
-        let out = SaCipher::new(p.encr, p.integ, &p.encr_key_out, &p.integ_key_out)
-            .ok_or_else(unsupported)?;
-        let inb = SaCipher::new(p.encr, p.integ, &p.encr_key_in, &p.integ_key_in)
-            .ok_or_else(unsupported)?;
+        let factory = &*self.ciphers;
+        let out = SaCipher::new(factory, p.encr, p.integ, &p.encr_key_out, &p.integ_key_out)?;
+        let inb = SaCipher::new(factory, p.encr, p.integ, &p.encr_key_in, &p.integ_key_in)?;
         let window = if p.replay_window == 0 {
             DEFAULT_WINDOW
         } else {
@@ -1360,6 +1377,68 @@ mod tests {
         assert_eq!(da.poll_expiry(now + Duration::from_secs(5)), None);
         // Not retired, the same traffic and time would have fired.
         assert!(db.poll_expiry(now + Duration::from_secs(5)).is_some());
+    }
+
+    /// Records what it is asked to build and delegates to aws-lc (or refuses everything).
+    struct Recording {
+        built: std::sync::Mutex<Vec<(u16, Option<u16>, u16)>>,
+        refuse: bool,
+    }
+
+    impl EspCipherFactory for Recording {
+        fn key_lengths(&self, e: u16, b: Option<u16>, i: u16) -> Option<(usize, usize)> {
+            AwsLcEspCiphers.key_lengths(e, b, i)
+        }
+        fn build(
+            &self,
+            e: u16,
+            b: Option<u16>,
+            i: u16,
+            ek: &[u8],
+            ik: &[u8],
+        ) -> Result<Box<dyn pqike_crypto::EspCipher>, pqike_crypto::CryptoError> {
+            self.built.lock().unwrap().push((e, b, i));
+            if self.refuse {
+                return Err(pqike_crypto::CryptoError::Unsupported("refused".into()));
+            }
+            AwsLcEspCiphers.build(e, b, i, ek, ik)
+        }
+    }
+
+    #[test]
+    fn ciphers_come_from_the_given_provider_part() {
+        let f = Arc::new(Recording {
+            built: Default::default(),
+            refuse: false,
+        });
+        let (a, b) = params(
+            EncrAlg::AesCbc { key_bits: 192 },
+            IntegAlg::HmacSha384_192,
+            true,
+            Lifetime::default(),
+        );
+        let mut da = DataPlane::with_ciphers(f.clone());
+        da.install(a, Instant::now()).unwrap();
+        // One cipher per direction, asked for by IKEv2 transform IDs.
+        assert_eq!(*f.built.lock().unwrap(), vec![(12, Some(192), 13); 2]);
+        // And they work against a data plane with the default ciphers.
+        let mut db = DataPlane::new();
+        db.install(b, Instant::now()).unwrap();
+        let mut pkt = enc(&mut da, &a_to_b());
+        assert!(db.decapsulate(&mut pkt).is_ok());
+
+        let refusing = Arc::new(Recording {
+            built: Default::default(),
+            refuse: true,
+        });
+        let (a, _) = params(gcm().0, gcm().1, false, Lifetime::default());
+        let e = DataPlane::with_ciphers(refusing)
+            .install(a, Instant::now())
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            InstallError::UnsupportedTransform { encr: 20, .. }
+        ));
     }
 
     #[test]

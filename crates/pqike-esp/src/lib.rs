@@ -10,9 +10,11 @@
 //! - One [`DataPlane`] holds the SAD (Child SAs keyed by inbound SPI) and the SPD (outbound SA
 //!   chosen by traffic selector; the newest matching SA wins, so after a rekey traffic moves to
 //!   the new SA while the old one still decrypts stragglers).
-//! - Each Child SA has one cipher context per direction, built at installation: AES-GCM-16
-//!   (RFC 4106), ChaCha20-Poly1305 (RFC 7634) or AES-CBC with HMAC-SHA2 (RFC 3602, RFC 4868),
-//!   all from aws-lc-rs and used in place.
+//! - Each Child SA has one cipher context per direction, built at installation through the
+//!   crypto provider's ESP part (`pqike_crypto::EspCipherFactory`; [`DataPlane::new`] uses
+//!   aws-lc-rs, [`DataPlane::with_ciphers`] takes any provider's): AES-GCM-16 (RFC 4106),
+//!   ChaCha20-Poly1305 (RFC 7634) or AES-CBC with HMAC-SHA2 (RFC 3602, RFC 4868), used in place
+//!   with one dynamic call per packet.
 //! - 32-bit or extended sequence numbers (ESN, RFC 4303 Appendix A), an anti-replay window
 //!   ([`replay::ReplayWindow`], default 1024, up to 65536) checked before and updated after the
 //!   ICV, padding and next-header checks, TFC dummy packets (next header 59) dropped silently.

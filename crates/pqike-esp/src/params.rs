@@ -67,6 +67,16 @@ impl IntegAlg {
     pub fn icv_len(self) -> usize {
         self.key_len() / 2
     }
+
+    /// The IKEv2 INTEG transform ID (0 = none), as the crypto provider's factory takes it.
+    pub fn transform_id(self) -> u16 {
+        match self {
+            IntegAlg::None => 0,
+            IntegAlg::HmacSha256_128 => ids::AUTH_HMAC_SHA2_256_128,
+            IntegAlg::HmacSha384_192 => ids::AUTH_HMAC_SHA2_384_192,
+            IntegAlg::HmacSha512_256 => ids::AUTH_HMAC_SHA2_512_256,
+        }
+    }
 }
 
 impl EncrAlg {
@@ -76,6 +86,15 @@ impl EncrAlg {
             EncrAlg::AesGcm16 { key_bits } => usize::from(key_bits) / 8 + 4,
             EncrAlg::ChaCha20Poly1305 => 36,
             EncrAlg::AesCbc { key_bits } => usize::from(key_bits) / 8,
+        }
+    }
+
+    /// The IKEv2 ENCR transform ID and Key Length attribute (inverse of [`EncrAlg::from_ids`]).
+    pub fn transform_ids(self) -> (u16, Option<u16>) {
+        match self {
+            EncrAlg::AesGcm16 { key_bits } => (ids::ENCR_AES_GCM_16, Some(key_bits)),
+            EncrAlg::ChaCha20Poly1305 => (ids::ENCR_CHACHA20_POLY1305, None),
+            EncrAlg::AesCbc { key_bits } => (ids::ENCR_AES_CBC, Some(key_bits)),
         }
     }
 
@@ -353,5 +372,20 @@ mod tests {
             SaParams::try_from(&keys((18, Some(128)), 0)).is_err(),
             "GCM-8 unsupported"
         );
+    }
+
+    #[test]
+    fn transform_ids_invert_from_ids() {
+        for (encr, bits, integ) in [
+            (20, Some(128), 0),
+            (20, Some(256), 0),
+            (28, None, 0),
+            (12, Some(128), 12),
+            (12, Some(192), 13),
+            (12, Some(256), 14),
+        ] {
+            let (e, i) = EncrAlg::from_ids(encr, bits, integ).unwrap();
+            assert_eq!((e.transform_ids(), i.transform_id()), ((encr, bits), integ));
+        }
     }
 }

@@ -2,18 +2,31 @@
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
+use super::KeySource;
 use crate::{ActiveKeyExchange, CryptoError, KeyExchange, SharedSecret};
+
+/// Attempts at drawing a valid NIST-curve scalar before giving up. A uniformly random string is
+/// out of range with probability < 2^-32 per draw (P-521 after masking: < 2^-260), so more than
+/// one retry means a broken generator.
+#[cfg(feature = "testing")]
+const SCALAR_DRAWS: usize = 4;
 
 /// One ECDH group. For the NIST curves the IKE public value is X | Y without the SEC1 0x04 prefix
 /// and the shared secret is the X coordinate (RFC 5903 §7, §9); for Curve25519 both are the
 /// 32-octet RFC 7748 strings (RFC 8031 §2).
+#[derive(Clone)]
 pub(crate) struct EcdhGroup {
     id: u16,
     alg: &'static agreement::Algorithm,
     /// Octets of the IKE public value.
     public_len: usize,
+    /// Octets of the private value (big-endian scalar, or the RFC 7748 string).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))] // read only when drawing keys
+    private_len: usize,
     /// True for the NIST curves (SEC1 uncompressed points inside aws-lc).
     sec1: bool,
+    /// Where private values come from.
+    source: KeySource,
 }
 
 impl EcdhGroup {
@@ -21,30 +34,70 @@ impl EcdhGroup {
         id: 31,
         alg: &agreement::X25519,
         public_len: 32,
+        private_len: 32,
         sec1: false,
+        source: KeySource::Library,
     };
     pub(crate) const ECP256: EcdhGroup = EcdhGroup {
         id: 19,
         alg: &agreement::ECDH_P256,
         public_len: 64,
+        private_len: 32,
         sec1: true,
+        source: KeySource::Library,
     };
     pub(crate) const ECP384: EcdhGroup = EcdhGroup {
         id: 20,
         alg: &agreement::ECDH_P384,
         public_len: 96,
+        private_len: 48,
         sec1: true,
+        source: KeySource::Library,
     };
     pub(crate) const ECP521: EcdhGroup = EcdhGroup {
         id: 21,
         alg: &agreement::ECDH_P521,
         public_len: 132,
+        private_len: 66,
         sec1: true,
+        source: KeySource::Library,
     };
 
+    /// The same group with private values from `source`.
+    pub(crate) fn with_source(mut self, source: KeySource) -> Self {
+        self.source = source;
+        self
+    }
+
     fn generate(&self) -> Result<EcdhActive, CryptoError> {
-        let private = PrivateKey::generate(self.alg).map_err(|_| CryptoError::Internal)?;
+        let private = match self.source {
+            KeySource::Library => {
+                PrivateKey::generate(self.alg).map_err(|_| CryptoError::Internal)?
+            }
+            #[cfg(feature = "testing")]
+            KeySource::Drawn(_) => self.draw_private()?,
+        };
         self.with_private(private)
+    }
+
+    /// A private value from drawn bytes (`PrivateKey::from_private_key`, the only seeded path
+    /// aws-lc-rs has). X25519 takes any 32 octets (RFC 7748 §5 clamps them); a NIST scalar
+    /// must lie in [1, n-1], so out-of-range draws are retried.
+    #[cfg(feature = "testing")]
+    fn draw_private(&self) -> Result<PrivateKey, CryptoError> {
+        let mut bytes = Zeroizing::new(vec![0u8; self.private_len]);
+        for _ in 0..SCALAR_DRAWS {
+            self.source.fill(&mut bytes)?;
+            if self.id == 21 {
+                // P-521: 66 octets carry 528 bits; keep the low 521 so that a draw is below n
+                // with overwhelming probability.
+                bytes[0] &= 0x01;
+            }
+            if let Ok(k) = PrivateKey::from_private_key(self.alg, &bytes) {
+                return Ok(k);
+            }
+        }
+        Err(CryptoError::Internal)
     }
 
     /// Wrap an existing private key (used by the RFC 7748 known-answer test).
@@ -63,19 +116,10 @@ impl EcdhGroup {
             bytes.to_vec()
         };
         Ok(EcdhActive {
-            group: self.clone_ref(),
+            group: self.clone(),
             private,
             public,
         })
-    }
-
-    fn clone_ref(&self) -> EcdhGroup {
-        EcdhGroup {
-            id: self.id,
-            alg: self.alg,
-            public_len: self.public_len,
-            sec1: self.sec1,
-        }
     }
 
     /// Agree with the peer's IKE public value. Wrong length or a point not on the curve (aws-lc

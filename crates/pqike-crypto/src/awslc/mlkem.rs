@@ -10,6 +10,7 @@ use crate::{ActiveKeyExchange, CryptoError, KeyExchange, SharedSecret};
 const Q: u16 = 3329;
 
 /// One ML-KEM parameter set.
+#[derive(Clone, Copy)]
 pub(crate) struct MlKem {
     id: u16,
     alg: &'static kem::Algorithm,
@@ -38,6 +39,18 @@ impl MlKem {
         k: 4,
         ct_len: 1568,
     };
+
+    /// Module rank k.
+    #[cfg(feature = "testing")]
+    pub(crate) fn rank(&self) -> usize {
+        self.k
+    }
+
+    /// Ciphertext length.
+    #[cfg(feature = "testing")]
+    pub(crate) fn ct_len(&self) -> usize {
+        self.ct_len
+    }
 
     /// Encapsulation-key length 384k + 32.
     pub(crate) fn ek_len(&self) -> usize {

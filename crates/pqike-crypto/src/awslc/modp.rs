@@ -7,6 +7,7 @@ use crypto_bigint::{BoxedUint, Odd};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::modp_primes::{MODP_2048, MODP_3072};
+use super::KeySource;
 use crate::{ActiveKeyExchange, CryptoError, KeyExchange, SharedSecret};
 
 /// Bits of the private exponent. RFC 3526 §8 estimates 320 (group 14) and 420 (group 15) bits as
@@ -14,14 +15,17 @@ use crate::{ActiveKeyExchange, CryptoError, KeyExchange, SharedSecret};
 const EXPONENT_BITS: u32 = 512;
 
 /// A MODP group.
+#[derive(Clone)]
 pub(crate) struct ModpGroup {
     id: u16,
     prime: &'static [u8],
     params: BoxedMontyParams,
+    /// Where private exponents come from.
+    source: KeySource,
 }
 
 impl ModpGroup {
-    fn new(id: u16, prime: &'static [u8]) -> Self {
+    fn new(id: u16, prime: &'static [u8], source: KeySource) -> Self {
         let bits = (prime.len() * 8) as u32;
         let p = BoxedUint::from_be_slice(prime, bits).expect("prime fits its own precision");
         let p = Option::from(Odd::new(p)).expect("RFC 3526 primes are odd");
@@ -29,17 +33,18 @@ impl ModpGroup {
             id,
             prime,
             params: BoxedMontyParams::new(p),
+            source,
         }
     }
 
     /// Group 14: 2048-bit MODP.
-    pub(crate) fn modp2048() -> Self {
-        Self::new(14, &MODP_2048)
+    pub(crate) fn modp2048(source: KeySource) -> Self {
+        Self::new(14, &MODP_2048, source)
     }
 
     /// Group 15: 3072-bit MODP.
-    pub(crate) fn modp3072() -> Self {
-        Self::new(15, &MODP_3072)
+    pub(crate) fn modp3072(source: KeySource) -> Self {
+        Self::new(15, &MODP_3072, source)
     }
 
     fn len(&self) -> usize {
@@ -52,7 +57,7 @@ impl ModpGroup {
 
     fn generate(&self) -> Result<KeyPair, CryptoError> {
         let mut bytes = Zeroizing::new([0u8; (EXPONENT_BITS / 8) as usize]);
-        aws_lc_rs::rand::fill(&mut bytes[..]).map_err(|_| CryptoError::Internal)?;
+        self.source.fill(&mut bytes[..])?;
         let exponent = BoxedUint::from_be_slice(&bytes[..], EXPONENT_BITS)
             .map_err(|_| CryptoError::Internal)?;
         let two = BoxedMontyForm::new(
@@ -119,11 +124,7 @@ impl KeyExchange for ModpGroup {
 
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, CryptoError> {
         Ok(Box::new(ModpActive {
-            group: ModpGroup {
-                id: self.id,
-                prime: self.prime,
-                params: self.params.clone(),
-            },
+            group: self.clone(),
             keys: self.generate()?,
         }))
     }
@@ -171,7 +172,10 @@ mod tests {
 
     #[test]
     fn primes_match_rfc3526_and_pass_fermat() {
-        for group in [ModpGroup::modp2048(), ModpGroup::modp3072()] {
+        for group in [
+            ModpGroup::modp2048(KeySource::Library),
+            ModpGroup::modp3072(KeySource::Library),
+        ] {
             // RFC 3526: every prime starts FFFFFFFF FFFFFFFF C90FDAA2 and ends FFFFFFFF FFFFFFFF.
             assert_eq!(
                 &group.prime[..12],
@@ -197,7 +201,7 @@ mod tests {
 
     #[test]
     fn degenerate_public_values_rejected() {
-        let g = ModpGroup::modp2048();
+        let g = ModpGroup::modp2048(KeySource::Library);
         let mut v = vec![0u8; 256];
         assert!(matches!(g.respond(&v), Err(CryptoError::InvalidPeerKey(_))));
         v[255] = 1;
