@@ -71,7 +71,7 @@ fn valid_init() -> &'static [u8] {
         );
         let mut pair = Pair::from_endpoints(i, responder(false));
         pair.initiate().expect("initiate");
-        let t = pair.endpoints[0]
+        let t = pair.eps[0]
             .poll_transmit()
             .expect("IKE_SA_INIT request");
         t.payload
@@ -164,7 +164,7 @@ fn mutated_handshake(which: u8, edits: &[u8], cookies: bool) {
     if pair.initiate().is_ok() {
         pair.run_until(Duration::from_secs(120), |_| false);
     }
-    for ep in &pair.endpoints {
+    for ep in &pair.eps {
         let _ = ep.status();
     }
 }

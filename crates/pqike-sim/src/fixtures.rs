@@ -1,7 +1,11 @@
 //! Addresses and small configuration builders shared by the simulations.
-use pqike_proto::{Credentials, ProposalConfig};
-use pqike_wire::KeMethod;
+use pqike_proto::{
+    AuthConfig, AuthRound, ChildConfig, Childless, ConnectionConfig, Credentials, Identity,
+    IpsecMode, ProposalConfig,
+};
+use pqike_wire::{KeMethod, TrafficSelector};
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// Node 0's address (the initiator in most runs; RFC 5737 TEST-NET-1).
 pub const A: [u8; 4] = [192, 0, 2, 1];
@@ -36,5 +40,58 @@ pub fn psk(secret: &[u8]) -> Credentials {
     Credentials {
         ppks: Vec::new(),
         psks: vec![(Vec::new(), zeroize::Zeroizing::new(secret.to_vec()))],
+    }
+}
+
+fn any_ts() -> TrafficSelector {
+    TrafficSelector {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 65535,
+        start_addr: ip([10, 0, 0, 0]),
+        end_addr: ip([10, 255, 255, 255]),
+    }
+}
+
+/// Connection "c" between [`A`] (initiator side) and [`B`]: FQDN identities `a.example` and
+/// `b.example`, PSK both ways, one tunnel-mode Child SA "net" for 10.0.0.0/8 with AES-256-GCM,
+/// a 1 h child and 4 h IKE lifetime.
+pub fn connection(initiator: bool, proposals: Vec<ProposalConfig>) -> ConnectionConfig {
+    let (me, peer, my_id, peer_id) = if initiator {
+        (A, B, "a.example", "b.example")
+    } else {
+        (B, A, "b.example", "a.example")
+    };
+    ConnectionConfig {
+        name: "c".into(),
+        local_addrs: vec![ip(me)],
+        remote_addrs: vec![ip(peer)],
+        remote_port: 500,
+        proposals,
+        local: AuthRound {
+            id: Identity::Fqdn(my_id.into()),
+            auth: AuthConfig::Psk,
+        },
+        remote: AuthRound {
+            id: Identity::Fqdn(peer_id.into()),
+            auth: AuthConfig::Psk,
+        },
+        children: vec![ChildConfig {
+            name: "net".into(),
+            local_ts: vec![any_ts()],
+            remote_ts: vec![any_ts()],
+            esp_proposals: vec![ProposalConfig {
+                encr: vec![(20, Some(256))],
+                ..Default::default()
+            }],
+            mode: IpsecMode::Tunnel,
+            lifetime: Duration::from_secs(3600),
+        }],
+        fragmentation: true,
+        childless: Childless::Allow,
+        send_certreq: false,
+        ike_lifetime: Duration::from_secs(4 * 3600),
+        auth_ext: Default::default(),
+        lifecycle: Default::default(),
     }
 }

@@ -32,7 +32,7 @@ mod pair;
 pub mod scale;
 
 pub use dataplane::{DataPlane, Traffic};
-pub use fixtures::{ike_proposal, ip, psk, A, B, NAT_PUBLIC};
+pub use fixtures::{connection, ike_proposal, ip, psk, A, B, NAT_PUBLIC};
 pub use logs::with_logs;
 pub use net::{DropFn, Net, Record, Tap, Verdict};
-pub use pair::{provider, Pair};
+pub use pair::{provider, seeded_provider, Pair};

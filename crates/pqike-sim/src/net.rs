@@ -29,8 +29,23 @@ pub struct Record {
     pub dropped: bool,
     /// Its first payload is SKF (RFC 7383).
     pub fragment: bool,
-    /// The IKE message (the non-ESP marker removed); empty unless [`Net::keep_bytes`].
-    pub message: Vec<u8>,
+    /// The datagram as sent (with any non-ESP marker); empty unless [`Net::keep_bytes`].
+    pub datagram: Vec<u8>,
+}
+
+impl Record {
+    /// The IKE message in the datagram (the RFC 3948 non-ESP marker removed on the NAT-T
+    /// port); empty if it is not one or the bytes were not kept.
+    pub fn message(&self) -> &[u8] {
+        match Framing::classify(
+            self.local.port(),
+            &EndpointConfig::default(),
+            &self.datagram,
+        ) {
+            Classified::Ike(_, m) => m,
+            _ => &[],
+        }
+    }
 }
 
 /// A rule deciding whether to lose a datagram, given its record and all earlier ones.
@@ -85,7 +100,7 @@ pub struct Net {
     pub corrupt: f64,
     /// Node 0 sits behind a NAT.
     pub nat: bool,
-    /// Keep each datagram's IKE message in its [`Record`] (off for large runs).
+    /// Keep each datagram's bytes in its [`Record`] (off for large runs).
     pub keep_bytes: bool,
     /// Keep [`Record`]s at all (off for large runs).
     pub keep_records: bool,
@@ -182,8 +197,8 @@ impl Net {
             len: t.payload.len(),
             dropped: false,
             fragment: header.is_some_and(|h| h.next_payload.0 == 53),
-            message: if self.keep_bytes {
-                ike.to_vec()
+            datagram: if self.keep_bytes {
+                t.payload.clone()
             } else {
                 Vec::new()
             },

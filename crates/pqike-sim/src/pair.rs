@@ -35,6 +35,13 @@ pub fn provider() -> Arc<dyn CryptoProvider> {
     Arc::new(AwsLcProvider::new())
 }
 
+/// A provider whose key generation draws from a generator seeded with `seed`
+/// (pqike-crypto's `testing` provider): with it, and the engine's seeded randomness, a
+/// simulation is byte-for-byte reproducible (signatures other than Ed25519 stay randomized).
+pub fn seeded_provider(seed: u64) -> Arc<dyn CryptoProvider> {
+    Arc::new(pqike_crypto::testing::aws_lc_seeded(seed))
+}
+
 /// The system's wall-clock time in Unix seconds (the harness, not the engine, reads it).
 fn system_unix_time() -> i64 {
     std::time::SystemTime::now()
@@ -61,20 +68,30 @@ impl Pair {
         net: Net,
         seeds: [u64; 2],
     ) -> Pair {
-        let crypto = provider();
+        Pair::with_providers(cfg, conns, creds, net, seeds, [provider(), provider()])
+    }
+
+    /// As [`Pair::with_seeds`], each node with its own crypto provider (e.g.
+    /// [`seeded_provider`] for byte-reproducible runs, or one composed with an extra key
+    /// exchange).
+    pub fn with_providers(
+        cfg: [EndpointConfig; 2],
+        conns: [Vec<ConnectionConfig>; 2],
+        creds: [Credentials; 2],
+        net: Net,
+        seeds: [u64; 2],
+        crypto: [Arc<dyn CryptoProvider>; 2],
+    ) -> Pair {
+        let [x0, x1] = crypto;
         let [c0, c1] = cfg;
         let [k0, k1] = conns;
         let [r0, r1] = creds;
-        let ep = |c, k, r, seed| {
-            Endpoint::new(
-                c,
-                k,
-                r,
-                crypto.clone(),
-                Box::new(DeterministicRandom::new(seed)),
-            )
-        };
-        Pair::from_endpoints([ep(c0, k0, r0, seeds[0]), ep(c1, k1, r1, seeds[1])], net)
+        let ep =
+            |c, k, r, x, seed| Endpoint::new(c, k, r, x, Box::new(DeterministicRandom::new(seed)));
+        Pair::from_endpoints(
+            [ep(c0, k0, r0, x0, seeds[0]), ep(c1, k1, r1, x1, seeds[1])],
+            net,
+        )
     }
 
     /// Wire up two existing endpoints; the simulated clock starts now and both endpoints get the

@@ -1,15 +1,12 @@
 //! Many established IKE SAs in one endpoint, for the endpoint-scale benchmark
 //! (`benches/endpoint_scale.rs`): node 1 is a responder holding `n` IKE SAs (each with one Child
 //! SA) that node 0 initiated in batches.
-use crate::fixtures::{ike_proposal, ip, psk, A, B};
+use crate::fixtures::{connection, ike_proposal, psk};
 use crate::net::{Net, Verdict};
 use crate::pair::Pair;
 use pqike_proto::path::{Classified, Framing};
-use pqike_proto::{
-    AuthConfig, AuthRound, ChildConfig, Childless, Command, ConnectionConfig, EndpointConfig,
-    Event, Identity, IpsecMode, ProposalConfig,
-};
-use pqike_wire::{ExchangeType, KeMethod, TrafficSelector};
+use pqike_proto::{Command, EndpointConfig, Event};
+use pqike_wire::{ExchangeType, KeMethod};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,56 +26,6 @@ pub struct Gateway {
     pub pair: Pair,
     /// One IKE_AUTH request per IKE SA.
     pub auth_requests: Vec<Datagram>,
-}
-
-fn any_ts() -> TrafficSelector {
-    TrafficSelector {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: 65535,
-        start_addr: ip([10, 0, 0, 0]),
-        end_addr: ip([10, 255, 255, 255]),
-    }
-}
-
-fn connection(initiator: bool, proposals: Vec<ProposalConfig>) -> ConnectionConfig {
-    let (me, peer, my_id, peer_id) = if initiator {
-        (A, B, "a.example", "b.example")
-    } else {
-        (B, A, "b.example", "a.example")
-    };
-    ConnectionConfig {
-        name: "c".into(),
-        local_addrs: vec![ip(me)],
-        remote_addrs: vec![ip(peer)],
-        remote_port: 500,
-        proposals,
-        local: AuthRound {
-            id: Identity::Fqdn(my_id.into()),
-            auth: AuthConfig::Psk,
-        },
-        remote: AuthRound {
-            id: Identity::Fqdn(peer_id.into()),
-            auth: AuthConfig::Psk,
-        },
-        children: vec![ChildConfig {
-            name: "net".into(),
-            local_ts: vec![any_ts()],
-            remote_ts: vec![any_ts()],
-            esp_proposals: vec![ProposalConfig {
-                encr: vec![(20, Some(256))],
-                ..Default::default()
-            }],
-            mode: IpsecMode::Tunnel,
-            lifetime: Duration::from_secs(3600),
-        }],
-        fragmentation: true,
-        childless: Childless::Allow,
-        send_certreq: false,
-        ike_lifetime: Duration::from_secs(4 * 3600),
-        auth_ext: Default::default(),
-        lifecycle: Default::default(),
-    }
 }
 
 impl Gateway {
