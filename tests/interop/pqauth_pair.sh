@@ -181,12 +181,12 @@ PY
         while IFS='|' read -r f re; do
             grep -qE -- "$re" "$w/pqiked-$f.log" || { echo "pqiked-$f.log lacks /$re/"; return 1; }
         done <<'EXPECT'
-a|IKE_SA_INIT request 0 \[ .*N\(USE_PPK_INT\).*N\(SUPPORTED_AUTH_METHODS\)
+a|IKE_SA_INIT request 0 \[ .*N\(USE_PPK_INT\).*N\(AUTH_METHODS\)
 a|PPK 'lab-ppk' mixed into all IKE SA keys in IKE_INTERMEDIATE \(RFC 9867\)
 b|using PPK 'lab-ppk' for all IKE SA keys \(RFC 9867 IKE_INTERMEDIATE\)
 a|peer accepts auth methods \(RFC 9593\): PSK
 b|peer accepts auth methods \(RFC 9593\): PSK
-a|sending IKE_AUTH request [0-9]+ \[ .*N\(ANOTHER_AUTH_FOLLOWS\)
+a|sending IKE_AUTH request [0-9]+ \[ .*N\(AUTH_FOLLOWS\)
 b|first authentication round of a.example verified, waiting for the second \(RFC 4739\)
 b|second authentication round of a.example verified \(RFC 4739\)
 EXPECT
@@ -298,18 +298,18 @@ $fast"; fi
             [ "$f" = R ] && f=$rekeyer; [ "$f" = O ] && f=$other
             grep -qE -- "$re" "$w/pqiked-$f.log" || { echo "pqiked-$f.log lacks /$re/"; return 1; }
         done <<'EXPECT'
-R|sending CREATE_CHILD_SA request [0-9]+ \[ N\(REKEY_SA\) .*N\(PPK_IDENTITY_KEY\)
-R|sending CREATE_CHILD_SA request [0-9]+ \[ SA No KE .*N\(PPK_IDENTITY_KEY\)
-R|received CREATE_CHILD_SA response [0-9]+ \[ .*N\(PPK_IDENTITY\)
+R|sending CREATE_CHILD_SA request [0-9]+ \[ N\(REKEY_SA\) .*N\(PPK_ID_KEY\)
+R|sending CREATE_CHILD_SA request [0-9]+ \[ SA No KE .*N\(PPK_ID_KEY\)
+R|received CREATE_CHILD_SA response [0-9]+ \[ .*N\(PPK_ID\)
 O|using PPK 'lab-ppk' for the CHILD_SA rekey \(RFC 9867 CREATE_CHILD_SA\)
 O|using PPK 'lab-ppk' for the IKE_SA rekey \(RFC 9867 CREATE_CHILD_SA\)
-O|sending CREATE_CHILD_SA response [0-9]+ \[ .*N\(PPK_IDENTITY\)
+O|sending CREATE_CHILD_SA response [0-9]+ \[ .*N\(PPK_ID\)
 EXPECT
     else
         # nothing offered: no PPK notify in any CREATE_CHILD_SA, no PPK mixed in there; the
         # rekeys themselves succeed (the IKE SA keys still carry the IKE_INTERMEDIATE PPK)
         for f in a b; do
-            if grep -qE "CREATE_CHILD_SA (request|response) [0-9]+ \[.*PPK_IDENTITY|mixed into .* in CREATE_CHILD_SA|RFC 9867 CREATE_CHILD_SA" "$w/pqiked-$f.log"; then
+            if grep -qE "CREATE_CHILD_SA (request|response) [0-9]+ \[.*N\(PPK_ID|mixed into .* in CREATE_CHILD_SA|RFC 9867 CREATE_CHILD_SA" "$w/pqiked-$f.log"; then
                 echo "pqiked-$f.log shows a PPK in CREATE_CHILD_SA although A offers none"; return 1
             fi
         done

@@ -1170,25 +1170,20 @@ impl DaemonConfig {
 
 /// `AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519 + KE1:ML_KEM_768` style description.
 pub fn describe_proposal(p: &ProposalConfig) -> String {
-    use crate::proposal::{encr_name, integ_name, ke_name};
+    use pqike_wire::algorithms::{display_name, encr_name, integ_name, ke_name, prf_name, AlgKind};
     let join = |v: Vec<String>| v.join("|");
-    let mut parts = vec![join(p.encr.iter().map(|&e| encr_name(e)).collect())];
+    let mut parts = vec![join(p.encr.iter().map(|&(e, b)| encr_name(e, b)).collect())];
     if !p.integ.is_empty() {
         parts.push(join(p.integ.iter().map(|&i| integ_name(i)).collect()));
     }
     if !p.prf.is_empty() {
-        parts.push(join(
-            p.prf
-                .iter()
-                .map(|&f| format!("PRF_{}", pqike_wire::PrfId(f).name().unwrap_or("?")))
-                .collect(),
-        ));
+        parts.push(join(p.prf.iter().map(|&f| prf_name(f)).collect()));
     }
     if !p.esn.is_empty() {
         parts.push(join(
             p.esn
                 .iter()
-                .map(|&e| pqike_wire::EsnId(e).to_string())
+                .map(|&e| display_name(AlgKind::Esn, e, None))
                 .collect(),
         ));
     }

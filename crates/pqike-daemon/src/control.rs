@@ -5,9 +5,9 @@
 //! `{"cmd":"stats"}`.
 //! Responses: `{"ok":true, ...}` or `{"ok":false,"error":"..."}`; `status` carries `ike_sas`
 //! and `statistics`, `stats` only `statistics`, `up` carries the established `ike_sa`.
-use crate::proposal::{encr_name, integ_name};
 use crate::ts::format_ts;
 use pqike_proto::{DownReason, IkeSaStatus, IkeState, IpsecMode};
+use pqike_wire::algorithms::{encr_name, integ_name};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -347,11 +347,11 @@ pub fn down_reason(r: &DownReason) -> String {
 
 /// Child SA algorithm name from the install event's transform IDs.
 pub fn child_alg(encr: (u16, Option<u16>), integ: u16) -> String {
-    let i = integ_name(integ);
-    if i.is_empty() {
-        encr_name(encr)
+    // INTEG 0 is NONE: an AEAD child names only its cipher, as swanctl does.
+    if integ == 0 {
+        encr_name(encr.0, encr.1)
     } else {
-        format!("{}/{}", encr_name(encr), i)
+        format!("{}/{}", encr_name(encr.0, encr.1), integ_name(integ))
     }
 }
 

@@ -20,6 +20,7 @@
 //! the old one), so a reader never sees half a line. Entries stay after their SA is deleted: a
 //! capture still contains its packets.
 use pqike_proto::{ChildSaKeys, IkeSaKeyLog};
+use pqike_wire::algorithms::{self, AlgKind};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,59 +34,27 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Wireshark's name for an IKEv2 encryption transform (packet-isakmp.c), with its key length.
-fn ike_encr_name(id: u16, bits: Option<u16>) -> Option<String> {
-    let b = bits.unwrap_or(0);
-    Some(match (id, b) {
-        (11, _) => "NULL [RFC2410]".into(),
-        (12, 128 | 192 | 256) => format!("AES-CBC-{b} [RFC3602]"),
-        (13, 128 | 192 | 256) => format!("AES-CTR-{b} [RFC5930]"),
-        (18, 128 | 192 | 256) => format!("AES-GCM-{b} with 8 octet ICV [RFC5282]"),
-        (19, 128 | 192 | 256) => format!("AES-GCM-{b} with 12 octet ICV [RFC5282]"),
-        (20, 128 | 192 | 256) => format!("AES-GCM-{b} with 16 octet ICV [RFC5282]"),
-        _ => return None,
-    })
+// Wireshark's names for the algorithms (packet-isakmp.c for the IKEv2 table, packet-esp.c for
+// the ESP table) are columns of the one algorithm table, pqike_wire::algorithms.
+
+/// Wireshark's name for an IKEv2 encryption transform, with its key length.
+fn ike_encr_name(id: u16, bits: Option<u16>) -> Option<&'static str> {
+    algorithms::find(AlgKind::Encr, id, bits)?.wireshark_ike
 }
 
 /// Wireshark's name for an IKEv2 integrity transform.
 fn ike_integ_name(id: u16) -> Option<&'static str> {
-    Some(match id {
-        0 => "NONE [RFC4306]",
-        1 => "HMAC_MD5_96 [RFC2403]",
-        2 => "HMAC_SHA1_96 [RFC2404]",
-        12 => "HMAC_SHA2_256_128 [RFC4868]",
-        13 => "HMAC_SHA2_384_192 [RFC4868]",
-        14 => "HMAC_SHA2_512_256 [RFC4868]",
-        _ => return None,
-    })
+    algorithms::by_id(AlgKind::Integ, id)?.wireshark_ike
 }
 
-/// Wireshark's name for an ESP encryption transform (packet-esp.c; the key length comes from
-/// the key itself).
+/// Wireshark's name for an ESP encryption transform (the key length comes from the key itself).
 fn esp_encr_name(id: u16) -> Option<&'static str> {
-    Some(match id {
-        3 => "TripleDES-CBC [RFC2451]",
-        11 => "NULL",
-        12 => "AES-CBC [RFC3602]",
-        13 => "AES-CTR [RFC3686]",
-        18 => "AES-GCM with 8 octet ICV [RFC4106]",
-        19 => "AES-GCM with 12 octet ICV [RFC4106]",
-        20 => "AES-GCM with 16 octet ICV [RFC4106]",
-        _ => return None,
-    })
+    algorithms::by_id(AlgKind::Encr, id)?.wireshark_esp
 }
 
 /// Wireshark's name for an ESP authentication transform (AEAD: NULL).
 fn esp_auth_name(id: u16) -> Option<&'static str> {
-    Some(match id {
-        0 => "NULL",
-        1 => "HMAC-MD5-96 [RFC2403]",
-        2 => "HMAC-SHA-1-96 [RFC2404]",
-        12 => "HMAC-SHA-256-128 [RFC4868]",
-        13 => "HMAC-SHA-384-192 [RFC4868]",
-        14 => "HMAC-SHA-512-256 [RFC4868]",
-        _ => return None,
-    })
+    algorithms::by_id(AlgKind::Integ, id)?.wireshark_esp
 }
 
 /// One `ikev2_decryption_table` line, or a comment naming what Wireshark cannot decrypt.

@@ -1,13 +1,19 @@
 //! strongSwan-style proposal strings (`aes256gcm16-prfsha384-x25519-ke1_mlkem768`) to
-//! [`ProposalConfig`], and transform names back for display.
+//! [`ProposalConfig`].
 //!
 //! Rules follow strongSwan's `proposals` documentation so users can carry configs over:
 //! keywords are `-`-separated, order only matters among algorithms of one kind (preference),
 //! an IKE proposal without an explicit PRF takes the PRFs matching its integrity algorithms, and
 //! an AEAD-only proposal drops the integrity algorithms (they only served to name the PRF).
 //! strongSwan refuses an IKE proposal that ends up without a PRF; so do we.
+//!
+//! The keywords themselves come from pqike-wire's algorithm table
+//! ([`pqike_wire::algorithms`]); this module adds the `keN_` prefix of RFC 9370 additional key
+//! exchanges and the rules above. Names for display are the table's too
+//! ([`pqike_wire::algorithms::encr_name`] and friends).
 use pqike_proto::ProposalConfig;
-use pqike_wire::{EncrId, EsnId, IntegId, KeMethod, PrfId};
+use pqike_wire::algorithms::{self, AlgKind, Algorithm, IKE_SA_INIT_MAX_KE_DATA};
+use pqike_wire::{IntegId, KeMethod, PrfId};
 
 /// Whether the proposal is for the IKE SA or for ESP Child SAs (different keywords are legal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,55 +22,6 @@ pub enum ProposalKind {
     Ike,
     /// ESP proposal: ENCR (+ INTEG unless AEAD), optional KE for PFS, optional ESN.
     Esp,
-}
-
-fn encr_keyword(kw: &str) -> Option<(u16, Option<u16>)> {
-    let aes = |id: EncrId, bits: u16| Some((id.0, Some(bits)));
-    match kw {
-        "aes128" => aes(EncrId::AES_CBC, 128),
-        "aes192" => aes(EncrId::AES_CBC, 192),
-        "aes256" => aes(EncrId::AES_CBC, 256),
-        "aes128gcm16" | "aes128gcm128" | "aes128gcm" => aes(EncrId::AES_GCM_16, 128),
-        "aes192gcm16" | "aes192gcm128" | "aes192gcm" => aes(EncrId::AES_GCM_16, 192),
-        "aes256gcm16" | "aes256gcm128" | "aes256gcm" => aes(EncrId::AES_GCM_16, 256),
-        "aes128gcm12" | "aes128gcm96" => aes(EncrId::AES_GCM_12, 128),
-        "aes256gcm12" | "aes256gcm96" => aes(EncrId::AES_GCM_12, 256),
-        "aes128gcm8" | "aes128gcm64" => aes(EncrId::AES_GCM_8, 128),
-        "aes256gcm8" | "aes256gcm64" => aes(EncrId::AES_GCM_8, 256),
-        "chacha20poly1305" => Some((EncrId::CHACHA20_POLY1305.0, None)),
-        _ => None,
-    }
-}
-
-fn is_aead(encr: u16) -> bool {
-    [
-        EncrId::AES_GCM_8,
-        EncrId::AES_GCM_12,
-        EncrId::AES_GCM_16,
-        EncrId::CHACHA20_POLY1305,
-    ]
-    .iter()
-    .any(|e| e.0 == encr)
-}
-
-fn integ_keyword(kw: &str) -> Option<u16> {
-    Some(match kw {
-        "sha1" | "sha" => IntegId::HMAC_SHA1_96.0,
-        "sha256" | "sha2_256" => IntegId::HMAC_SHA2_256_128.0,
-        "sha384" | "sha2_384" => IntegId::HMAC_SHA2_384_192.0,
-        "sha512" | "sha2_512" => IntegId::HMAC_SHA2_512_256.0,
-        _ => return None,
-    })
-}
-
-fn prf_keyword(kw: &str) -> Option<u16> {
-    Some(match kw {
-        "prfsha1" => PrfId::HMAC_SHA1.0,
-        "prfsha256" => PrfId::HMAC_SHA2_256.0,
-        "prfsha384" => PrfId::HMAC_SHA2_384.0,
-        "prfsha512" => PrfId::HMAC_SHA2_512.0,
-        _ => return None,
-    })
 }
 
 /// The PRF strongSwan derives from an integrity algorithm when none is configured.
@@ -80,21 +37,7 @@ fn prf_for_integ(integ: u16) -> Option<u16> {
 
 /// A key-exchange keyword (`x25519`, `mlkem768`, `none`, ...).
 pub fn ke_keyword(kw: &str) -> Option<KeMethod> {
-    Some(match kw {
-        "none" => KeMethod::NONE,
-        "x25519" | "curve25519" => KeMethod::CURVE25519,
-        "x448" | "curve448" => KeMethod::CURVE448,
-        "ecp256" => KeMethod::ECP_256,
-        "ecp384" => KeMethod::ECP_384,
-        "ecp521" => KeMethod::ECP_521,
-        "modp2048" => KeMethod::MODP_2048,
-        "modp3072" => KeMethod::MODP_3072,
-        "modp4096" => KeMethod::MODP_4096,
-        "mlkem512" => KeMethod::ML_KEM_512,
-        "mlkem768" => KeMethod::ML_KEM_768,
-        "mlkem1024" => KeMethod::ML_KEM_1024,
-        _ => return None,
-    })
+    algorithms::by_keyword(kw).and_then(|a| a.ke_method())
 }
 
 fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
@@ -111,37 +54,31 @@ pub fn parse_proposal(s: &str, kind: ProposalKind) -> Result<ProposalConfig, Str
     }
     for kw in s.split('-') {
         let kw = kw.trim();
-        let lower = kw.to_ascii_lowercase();
-        if let Some(e) = encr_keyword(&lower) {
-            push_unique(&mut p.encr, e);
-        } else if let Some(i) = integ_keyword(&lower) {
-            push_unique(&mut p.integ, i);
-        } else if let Some(f) = prf_keyword(&lower) {
-            if kind == ProposalKind::Esp {
-                return Err(format!("`{kw}`: a PRF is not used in ESP proposals"));
-            }
-            push_unique(&mut p.prf, f);
-        } else if let Some(k) = ke_keyword(&lower) {
-            push_unique(&mut p.ke, k);
-        } else if let Some(k) = addke_keyword(&lower) {
+        if kw.is_empty() {
+            return Err(format!("empty keyword in `{s}`"));
+        }
+        if let Some(k) = addke_keyword(&kw.to_ascii_lowercase()) {
             let (round, method) = k.map_err(|e| format!("`{kw}`: {e}"))?;
             push_unique(&mut p.addke[round], method);
-        } else if lower == "esn" || lower == "noesn" {
-            if kind == ProposalKind::Ike {
+            continue;
+        }
+        let Some(a) = algorithms::by_keyword(kw) else {
+            return Err(format!("unknown algorithm keyword `{kw}`"));
+        };
+        match a.kind {
+            AlgKind::Encr => push_unique(&mut p.encr, (a.id, a.key_bits)),
+            AlgKind::Integ => push_unique(&mut p.integ, a.id),
+            AlgKind::Prf if kind == ProposalKind::Esp => {
+                return Err(format!("`{kw}`: a PRF is not used in ESP proposals"));
+            }
+            AlgKind::Prf => push_unique(&mut p.prf, a.id),
+            AlgKind::Ke => push_unique(&mut p.ke, KeMethod(a.id)),
+            AlgKind::Esn if kind == ProposalKind::Ike => {
                 return Err(format!(
                     "`{kw}`: extended sequence numbers only apply to ESP proposals"
                 ));
             }
-            let id = if lower == "esn" {
-                EsnId::ESN
-            } else {
-                EsnId::NO_ESN
-            };
-            push_unique(&mut p.esn, id.0);
-        } else if kw.is_empty() {
-            return Err(format!("empty keyword in `{s}`"));
-        } else {
-            return Err(format!("unknown algorithm keyword `{kw}`"));
+            AlgKind::Esn => push_unique(&mut p.esn, a.id),
         }
     }
     validate(&mut p, kind)?;
@@ -167,7 +104,7 @@ fn validate(p: &mut ProposalConfig, kind: ProposalKind) -> Result<(), String> {
     if p.encr.is_empty() {
         return Err("no encryption algorithm (e.g. aes256gcm16)".into());
     }
-    let aead = p.encr.iter().filter(|e| is_aead(e.0)).count();
+    let aead = p.encr.iter().filter(|e| algorithms::is_aead(e.0)).count();
     if aead != 0 && aead != p.encr.len() {
         // RFC 7296 §3.3: combined-mode and classic ciphers must be offered in separate proposals.
         return Err(
@@ -190,6 +127,7 @@ fn validate(p: &mut ProposalConfig, kind: ProposalKind) -> Result<(), String> {
                 "an IKE proposal needs a key exchange method (e.g. x25519 or mlkem768)".into(),
             );
         }
+        check_ike_sa_init_ke(&p.ke)?;
     }
     if aead > 0 {
         // Integrity algorithms of an AEAD proposal only name the PRF (strongSwan strips them).
@@ -203,40 +141,26 @@ fn validate(p: &mut ProposalConfig, kind: ProposalKind) -> Result<(), String> {
     Ok(())
 }
 
-/// A KE method name as strongSwan prints it (`CURVE_25519`, `ML_KEM_768`, `ECP_384`).
-pub fn ke_name(k: KeMethod) -> String {
-    match k {
-        KeMethod::CURVE25519 => "CURVE_25519".into(),
-        KeMethod::CURVE448 => "CURVE_448".into(),
-        other => other
-            .name()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("KE_{}", other.0)),
-    }
+/// The type-4 KE of an IKE proposal travels in IKE_SA_INIT, which cannot be fragmented
+/// (RFC 7383 §2.5): a method with more public data than that can carry is ADDKE only.
+/// (ESP proposals' KE runs in CREATE_CHILD_SA, which is encrypted and can be fragmented.)
+fn check_ike_sa_init_ke(ke: &[KeMethod]) -> Result<(), String> {
+    ke.iter()
+        .filter_map(|m| algorithms::by_id(AlgKind::Ke, m.0))
+        .find_map(ike_sa_init_refusal)
+        .map_or(Ok(()), Err)
 }
 
-/// An ENCR transform name with key length (`AES_GCM_16-256`, `AES_CBC-128`, `CHACHA20_POLY1305`).
-pub fn encr_name(encr: (u16, Option<u16>)) -> String {
-    let base = EncrId(encr.0)
-        .name()
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("ENCR_{}", encr.0));
-    match encr.1 {
-        Some(bits) => format!("{base}-{bits}"),
-        None => base,
-    }
-}
-
-/// An INTEG transform name (`HMAC_SHA2_256_128`); empty for none (AEAD).
-pub fn integ_name(integ: u16) -> String {
-    if integ == 0 {
-        String::new()
-    } else {
-        IntegId(integ)
-            .name()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("INTEG_{integ}"))
-    }
+/// Why `ke` cannot be the type-4 KE of an IKE proposal, if it cannot.
+fn ike_sa_init_refusal(ke: &Algorithm) -> Option<String> {
+    let kw = ke.keyword().unwrap_or(ke.name);
+    (!ke.allowed_in_ike_sa_init).then(|| {
+        format!(
+            "`{kw}` cannot be the key exchange of IKE_SA_INIT (more than \
+             {IKE_SA_INIT_MAX_KE_DATA} octets of key exchange data, and IKE_SA_INIT cannot be \
+             fragmented); use it as an additional key exchange, e.g. ke1_{kw}"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -357,13 +281,63 @@ mod tests {
             .contains("integrity"));
     }
 
+    /// Every keyword of the algorithm table parses to its row, in the smallest proposal that
+    /// makes the keyword legal; KE keywords also as additional key exchanges.
     #[test]
-    fn names() {
-        assert_eq!(encr_name((20, Some(256))), "AES_GCM_16-256");
-        assert_eq!(encr_name((28, None)), "CHACHA20_POLY1305");
-        assert_eq!(integ_name(12), "HMAC_SHA2_256_128");
-        assert_eq!(integ_name(0), "");
-        assert_eq!(ke_name(KeMethod::CURVE25519), "CURVE_25519");
-        assert_eq!(ke_name(KeMethod::ML_KEM_768), "ML_KEM_768");
+    fn every_table_keyword_round_trips() {
+        let esp =
+            |s: &str| parse_proposal(s, ProposalKind::Esp).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let mut n = 0;
+        for a in algorithms::ALGORITHMS {
+            for kw in a.keywords {
+                n += 1;
+                match a.kind {
+                    AlgKind::Encr if a.aead => {
+                        assert_eq!(esp(kw).encr, vec![(a.id, a.key_bits)], "{kw}")
+                    }
+                    AlgKind::Encr => {
+                        assert_eq!(esp(&format!("{kw}-sha256")).encr, vec![(a.id, a.key_bits)])
+                    }
+                    AlgKind::Integ => assert_eq!(esp(&format!("aes128-{kw}")).integ, vec![a.id]),
+                    AlgKind::Prf => {
+                        assert_eq!(ike(&format!("aes128gcm16-{kw}-x25519")).prf, vec![a.id])
+                    }
+                    AlgKind::Esn => assert_eq!(esp(&format!("aes128gcm16-{kw}")).esn, vec![a.id]),
+                    AlgKind::Ke => {
+                        let m = KeMethod(a.id);
+                        if m != KeMethod::NONE {
+                            assert_eq!(ike(&format!("aes128gcm16-prfsha256-{kw}")).ke, vec![m]);
+                        }
+                        let p = ike(&format!("aes128gcm16-prfsha256-x25519-ke7_{kw}"));
+                        assert_eq!(p.addke[6], vec![m], "{kw}");
+                        assert_eq!(ke_keyword(kw), Some(m));
+                    }
+                }
+                // Keywords are case-insensitive, as in strongSwan.
+                assert_eq!(
+                    algorithms::by_keyword(&kw.to_ascii_uppercase()),
+                    Some(a),
+                    "{kw}"
+                );
+            }
+        }
+        assert!(n > 40, "{n} keywords");
+    }
+
+    #[test]
+    fn addke_only_methods_are_refused_in_ike_sa_init() {
+        let mlkem = algorithms::by_keyword("mlkem1024").unwrap();
+        assert_eq!(ike_sa_init_refusal(mlkem), None);
+        // A method over the IKE_SA_INIT limit (none of today's is): refused, with the way out.
+        let big = Algorithm {
+            allowed_in_ike_sa_init: false,
+            ..*mlkem
+        };
+        let e = ike_sa_init_refusal(&big).unwrap();
+        assert!(
+            e.contains("`mlkem1024`") && e.contains("ke1_mlkem1024"),
+            "{e}"
+        );
+        assert!(check_ike_sa_init_ke(&[KeMethod::CURVE25519, KeMethod::ML_KEM_1024]).is_ok());
     }
 }

@@ -5,6 +5,8 @@
 //! followed by a hex dump), once per key derivation, i.e. again after every RFC 9370 key
 //! exchange. Wireshark keeps one key set per SPI pair, so the table holds the final set
 //! (IKE_AUTH onwards); earlier rounds are written as commented rows to swap in.
+use pqike_wire::algorithms::{self, AlgKind};
+use pqike_wire::{ExchangeType, KeMethod, NotifyType, PayloadType};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -157,25 +159,23 @@ fn dump_offset(line: &str) -> Option<usize> {
     None
 }
 
-/// Wireshark's name for an IKE encryption transform (ikev2_decryption_table).
+/// Wireshark's name for an IKE encryption transform (ikev2_decryption_table), from the name
+/// swanctl prints (`AES_GCM_16-256`).
 pub fn wireshark_encr(encr: &str) -> Option<&'static str> {
-    Some(match encr {
-        "AES_GCM_16-128" => "AES-GCM-128 with 16 octet ICV [RFC5282]",
-        "AES_GCM_16-256" => "AES-GCM-256 with 16 octet ICV [RFC5282]",
-        "AES_CBC-128" => "AES-CBC-128 [RFC3602]",
-        "AES_CBC-256" => "AES-CBC-256 [RFC3602]",
-        _ => return None,
-    })
+    algorithms::by_name(encr)
+        .filter(|a| a.kind == AlgKind::Encr)?
+        .wireshark_ike
 }
 
+/// Wireshark's name for an IKE integrity transform; AEAD (no integrity) is NONE.
 pub fn wireshark_integ(integ: Option<&str>) -> &'static str {
-    match integ {
-        Some("HMAC_SHA2_256_128") => "HMAC_SHA2_256_128 [RFC4868]",
-        Some("HMAC_SHA2_384_192") => "HMAC_SHA2_384_192 [RFC4868]",
-        Some("HMAC_SHA2_512_256") => "HMAC_SHA2_512_256 [RFC4868]",
-        Some("HMAC_SHA1_96") => "HMAC_SHA1_96 [RFC2404]",
-        _ => "NONE [RFC4306]",
-    }
+    let none = || algorithms::by_id(AlgKind::Integ, 0).and_then(|a| a.wireshark_ike);
+    integ
+        .and_then(algorithms::by_name)
+        .filter(|a| a.kind == AlgKind::Integ)
+        .and_then(|a| a.wireshark_ike)
+        .or_else(none)
+        .unwrap_or("NONE [RFC4306]")
 }
 
 /// The `ikev2_decryption_table` file: final key set per IKE SA, earlier rounds commented.
@@ -310,104 +310,50 @@ pub struct Pkt {
     pub inner: Option<String>,
 }
 
+// Names of what tshark dissects: the registry's (pqike-wire), with fallbacks for values the
+// registry does not know.
+
 pub fn exchange_name(x: u32) -> String {
-    match x {
-        34 => "IKE_SA_INIT".into(),
-        35 => "IKE_AUTH".into(),
-        36 => "CREATE_CHILD_SA".into(),
-        37 => "INFORMATIONAL".into(),
-        43 => "IKE_INTERMEDIATE".into(),
-        44 => "IKE_FOLLOWUP_KE".into(),
-        0 => "non-IKE".into(),
-        n => format!("EXCH_{n}"),
+    match u8::try_from(x).ok().and_then(|x| ExchangeType(x).name()) {
+        Some(n) => n.into(),
+        None if x == 0 => "non-IKE".into(),
+        None => format!("EXCH_{x}"),
     }
 }
 
+/// strongSwan's payload abbreviation; types 33.. only (0 = none gives "").
 pub fn payload_name(p: u32) -> String {
-    match p {
-        33 => "SA",
-        34 => "KE",
-        35 => "IDi",
-        36 => "IDr",
-        37 => "CERT",
-        38 => "CERTREQ",
-        39 => "AUTH",
-        40 => "No",
-        41 => "N",
-        42 => "D",
-        43 => "V",
-        44 => "TSi",
-        45 => "TSr",
-        46 => "SK",
-        47 => "CP",
-        48 => "EAP",
-        53 => "SKF",
-        0 => "",
-        _ => return format!("P{p}"),
+    match u8::try_from(p).ok().map(PayloadType) {
+        Some(PayloadType::NONE) => String::new(),
+        // The trace shows the wire payload with its RFC 7383 name (strongSwan's summaries say
+        // EF, with the fragment numbers, which the trace prints separately).
+        Some(PayloadType::SKF) => "SKF".into(),
+        Some(t) => t
+            .short_name()
+            .map_or_else(|| format!("P{p}"), str::to_string),
+        None => format!("P{p}"),
     }
-    .to_string()
 }
 
+/// The registry name of a notify type (error notifies end up in `expect_reason` matches).
 pub fn notify_name(n: u32) -> String {
-    match n {
-        1 => "UNSUPPORTED_CRITICAL_PAYLOAD",
-        4 => "INVALID_IKE_SPI",
-        5 => "INVALID_MAJOR_VERSION",
-        7 => "INVALID_SYNTAX",
-        9 => "INVALID_MESSAGE_ID",
-        11 => "INVALID_SPI",
-        14 => "NO_PROPOSAL_CHOSEN",
-        17 => "INVALID_KE_PAYLOAD",
-        24 => "AUTHENTICATION_FAILED",
-        34 => "SINGLE_PAIR_REQUIRED",
-        35 => "NO_ADDITIONAL_SAS",
-        36 => "INTERNAL_ADDRESS_FAILURE",
-        37 => "FAILED_CP_REQUIRED",
-        38 => "TS_UNACCEPTABLE",
-        39 => "INVALID_SELECTORS",
-        43 => "TEMPORARY_FAILURE",
-        44 => "CHILD_SA_NOT_FOUND",
-        16388 => "NAT_DETECTION_SOURCE_IP",
-        16389 => "NAT_DETECTION_DESTINATION_IP",
-        16390 => "COOKIE",
-        16393 => "REKEY_SA",
-        16430 => "IKEV2_FRAGMENTATION_SUPPORTED",
-        16384 => "INITIAL_CONTACT",
-        16404 => "MULTIPLE_AUTH_SUPPORTED",
-        16418 => "CHILDLESS_IKEV2_SUPPORTED",
-        16431 => "SIGNATURE_HASH_ALGORITHMS",
-        16435 => "USE_PPK",
-        16436 => "PPK_IDENTITY",
-        16437 => "NO_PPK_AUTH",
-        16438 => "INTERMEDIATE_EXCHANGE_SUPPORTED",
-        16441 => "ADDITIONAL_KEY_EXCHANGE",
-        16443 => "SUPPORTED_AUTH_METHODS",
-        16445 => "USE_PPK_INT",
-        16446 => "PPK_IDENTITY_KEY",
-        16447 => "IKE_SA_INIT_FULL_TRANSCRIPT_AUTH",
-        50208 => "PPK_IDENTITY_KEY(libreswan-draft)",
-        50209 => "USE_PPK_INT(libreswan-draft)",
-        _ => return format!("NOTIFY_{n}"),
+    let known = u16::try_from(n).ok().and_then(|n| NotifyType(n).name());
+    match (known, n) {
+        (Some(name), _) => name.into(),
+        // values pqike does not implement but peers in the lab send
+        (None, 16447) => "IKE_SA_INIT_FULL_TRANSCRIPT_AUTH".into(),
+        (None, 50208) => "PPK_IDENTITY_KEY(libreswan-draft)".into(),
+        (None, 50209) => "USE_PPK_INT(libreswan-draft)".into(),
+        (None, _) => format!("NOTIFY_{n}"),
     }
-    .to_string()
 }
 
+/// A key exchange method as swanctl prints it (`CURVE_25519`).
 pub fn group_name(g: u32) -> String {
-    match g {
-        14 => "MODP_2048",
-        15 => "MODP_3072",
-        16 => "MODP_4096",
-        19 => "ECP_256",
-        20 => "ECP_384",
-        21 => "ECP_521",
-        31 => "CURVE_25519",
-        32 => "CURVE_448",
-        35 => "ML_KEM_512",
-        36 => "ML_KEM_768",
-        37 => "ML_KEM_1024",
-        _ => return format!("GROUP_{g}"),
+    match u16::try_from(g) {
+        Ok(id) if algorithms::by_id(AlgKind::Ke, id).is_some() => algorithms::ke_name(KeMethod(id)),
+        _ => format!("GROUP_{g}"),
     }
-    .to_string()
 }
 
 fn nums(s: &str) -> Vec<u32> {

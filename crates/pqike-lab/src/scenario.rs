@@ -200,34 +200,10 @@ impl Case {
     }
 }
 
-/// strongSwan proposal keyword -> the name swanctl/pqike print.
+/// strongSwan proposal keyword -> the name swanctl/pqike print (the algorithm table's);
+/// an unknown keyword is upper-cased.
 pub fn transform_name(tok: &str) -> String {
-    let fixed = match tok {
-        "aes128gcm16" => "AES_GCM_16-128",
-        "aes256gcm16" => "AES_GCM_16-256",
-        "aes128" => "AES_CBC-128",
-        "aes256" => "AES_CBC-256",
-        "chacha20poly1305" => "CHACHA20_POLY1305-256",
-        "sha256" => "HMAC_SHA2_256_128",
-        "sha384" => "HMAC_SHA2_384_192",
-        "sha512" => "HMAC_SHA2_512_256",
-        "prfsha256" => "PRF_HMAC_SHA2_256",
-        "prfsha384" => "PRF_HMAC_SHA2_384",
-        "prfsha512" => "PRF_HMAC_SHA2_512",
-        "x25519" | "curve25519" => "CURVE_25519",
-        "x448" => "CURVE_448",
-        "ecp256" => "ECP_256",
-        "ecp384" => "ECP_384",
-        "ecp521" => "ECP_521",
-        "modp2048" => "MODP_2048",
-        "modp3072" => "MODP_3072",
-        "modp4096" => "MODP_4096",
-        "mlkem512" => "ML_KEM_512",
-        "mlkem768" => "ML_KEM_768",
-        "mlkem1024" => "ML_KEM_1024",
-        other => return other.to_uppercase(),
-    };
-    fixed.to_string()
+    pqike_wire::algorithms::by_keyword(tok).map_or_else(|| tok.to_uppercase(), |a| a.display())
 }
 
 /// Load every `*.toml` in `dir`, sorted by file name.
@@ -285,6 +261,10 @@ proposals = "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_ecp384"
             "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768/KE2_ECP_384"
         );
         assert_eq!(c.roles(), vec![Role::PqikeInit, Role::PqikeResp]);
+        assert_eq!(transform_name("aes128"), "AES_CBC-128");
+        assert_eq!(transform_name("sha256"), "HMAC_SHA2_256_128");
+        assert_eq!(transform_name("curve25519"), "CURVE_25519");
+        assert_eq!(transform_name("bogus"), "BOGUS");
         assert_eq!(c.path, PathKind::Plain);
         assert!(c.child);
     }

@@ -9,6 +9,7 @@
 use pqike_crypto::awslc::AwsLcProvider;
 use pqike_crypto::SystemRandom;
 use pqike_proto::*;
+use pqike_wire::algorithms::{self, AlgKind};
 use pqike_wire::{KeMethod, TrafficSelector};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -18,45 +19,30 @@ fn env(k: &str, d: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| d.to_string())
 }
 
-fn ke(tok: &str) -> Option<KeMethod> {
-    Some(match tok {
-        "x25519" | "curve25519" => KeMethod::CURVE25519,
-        "ecp256" => KeMethod::ECP_256,
-        "ecp384" => KeMethod::ECP_384,
-        "modp2048" => KeMethod::MODP_2048,
-        "mlkem512" => KeMethod::ML_KEM_512,
-        "mlkem768" => KeMethod::ML_KEM_768,
-        "mlkem1024" => KeMethod::ML_KEM_1024,
-        "none" => KeMethod::NONE,
-        _ => return None,
-    })
-}
-
-/// strongSwan-style proposal tokens (a small subset).
+/// strongSwan-style proposal tokens: the algorithm table's keywords, `keN_` for ADDKE N.
 fn proposal(s: &str) -> ProposalConfig {
     let mut p = ProposalConfig::default();
     for tok in s.split('-') {
-        match tok {
-            "aes128gcm16" => p.encr.push((20, Some(128))),
-            "aes256gcm16" => p.encr.push((20, Some(256))),
-            "aes128" => p.encr.push((12, Some(128))),
-            "aes256" => p.encr.push((12, Some(256))),
-            "chacha20poly1305" => p.encr.push((28, None)),
-            "sha256" => p.integ.push(12),
-            "sha384" => p.integ.push(13),
-            "sha512" => p.integ.push(14),
-            "prfsha256" => p.prf.push(5),
-            "prfsha384" => p.prf.push(6),
-            "prfsha512" => p.prf.push(7),
-            "esn" => p.esn.push(1),
-            "noesn" => p.esn.push(0),
-            t if t.starts_with("ke") && t.as_bytes().get(3) == Some(&b'_') => {
-                let n = usize::from(t.as_bytes()[2] - b'0');
-                p.addke[n - 1].push(ke(&t[4..]).unwrap_or_else(|| panic!("unknown {t}")));
+        let (round, kw) = match tok.strip_prefix("ke").and_then(|t| t.split_once('_')) {
+            Some((n, kw)) => {
+                let n: usize = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=7).contains(n))
+                    .expect("ke1_..ke7_");
+                (Some(n - 1), kw)
             }
-            t => {
-                p.ke.push(ke(t).unwrap_or_else(|| panic!("unknown token {t}")))
-            }
+            None => (None, tok),
+        };
+        let a = algorithms::by_keyword(kw).unwrap_or_else(|| panic!("unknown token {tok}"));
+        match (a.kind, round) {
+            (AlgKind::Ke, Some(r)) => p.addke[r].push(KeMethod(a.id)),
+            (AlgKind::Ke, None) => p.ke.push(KeMethod(a.id)),
+            (AlgKind::Encr, None) => p.encr.push((a.id, a.key_bits)),
+            (AlgKind::Prf, None) => p.prf.push(a.id),
+            (AlgKind::Integ, None) => p.integ.push(a.id),
+            (AlgKind::Esn, None) => p.esn.push(a.id),
+            (_, Some(_)) => panic!("{tok}: ADDKE takes a key exchange method"),
         }
     }
     p

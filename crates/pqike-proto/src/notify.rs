@@ -1,6 +1,7 @@
 //! Engine errors and their mapping to error notifies, in one place (rustls'
-//! `From<PeerMisbehaved> for AlertDescription` idea), plus the strongSwan-style one-line message
-//! summaries used in logs and [`crate::Event::Exchange`].
+//! `From<PeerMisbehaved> for AlertDescription` idea). The strongSwan-style one-line message
+//! summaries used in logs and [`crate::Event::Exchange`] are pqike-wire's ([`summary`]), the
+//! same format a [`pqike_wire::Message`] displays as.
 use pqike_crypto::CryptoError;
 use pqike_wire::{
     DecodeError, EncodeError, ExchangeType, KeMethod, Notify, NotifyType, Payload, PayloadType,
@@ -140,76 +141,8 @@ pub(crate) fn find_notify(payloads: &[Payload], t: NotifyType) -> Option<&Notify
     })
 }
 
-/// The strongSwan-style abbreviation of a notify type.
-fn notify_abbrev(t: NotifyType) -> String {
-    let s = match t {
-        NotifyType::NAT_DETECTION_SOURCE_IP => "NATD_S_IP",
-        NotifyType::NAT_DETECTION_DESTINATION_IP => "NATD_D_IP",
-        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => "FRAG_SUP",
-        NotifyType::SIGNATURE_HASH_ALGORITHMS => "HASH_ALG",
-        NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED => "IKE_INT_SUP",
-        NotifyType::CHILDLESS_IKEV2_SUPPORTED => "CHDLESS_SUP",
-        NotifyType::INITIAL_CONTACT => "INIT_CONTACT",
-        NotifyType::USE_TRANSPORT_MODE => "USE_TRANSP",
-        NotifyType::COOKIE => "COOKIE",
-        NotifyType::INVALID_KE_PAYLOAD => "INVAL_KE",
-        NotifyType::NO_PROPOSAL_CHOSEN => "NO_PROP",
-        NotifyType::AUTHENTICATION_FAILED => "AUTH_FAILED",
-        NotifyType::TS_UNACCEPTABLE => "TS_UNACCEPT",
-        NotifyType::INVALID_SYNTAX => "INVAL_SYN",
-        NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD => "UNSUPP_CRIT",
-        NotifyType::MULTIPLE_AUTH_SUPPORTED => "MULT_AUTH",
-        NotifyType::MOBIKE_SUPPORTED => "MOBIKE_SUP",
-        NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED => "ESP_TFC_PAD_N",
-        NotifyType::NON_FIRST_FRAGMENTS_ALSO => "NON_FIRST_FRAG",
-        NotifyType::REDIRECT_SUPPORTED => "REDIR_SUP",
-        _ => return notify_name(t),
-    };
-    s.to_string()
-}
-
-/// One payload's abbreviation, as strongSwan logs it.
-fn payload_abbrev(p: &Payload) -> String {
-    match p {
-        Payload::Sa(_) => "SA".into(),
-        Payload::Ke { .. } => "KE".into(),
-        Payload::IdI(_) => "IDi".into(),
-        Payload::IdR(_) => "IDr".into(),
-        Payload::Cert(_) => "CERT".into(),
-        Payload::CertReq(_) => "CERTREQ".into(),
-        Payload::Auth(_) => "AUTH".into(),
-        Payload::Nonce(_) => "No".into(),
-        Payload::Notify(n) => format!("N({})", notify_abbrev(n.notify_type)),
-        Payload::Delete(_) => "D".into(),
-        Payload::Vendor(_) => "V".into(),
-        Payload::TsI(_) => "TSi".into(),
-        Payload::TsR(_) => "TSr".into(),
-        Payload::Cp(_) => "CP".into(),
-        Payload::Eap(_) => "EAP".into(),
-        Payload::Encrypted(_) => "SK".into(),
-        Payload::EncryptedFragment(f) => format!("EF({}/{})", f.number, f.total),
-        Payload::Unknown { payload_type, .. } => format!("UNKNOWN({})", payload_type.0),
-    }
-}
-
-/// "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) ... ]".
-pub(crate) fn summary(
-    exchange: ExchangeType,
-    response: bool,
-    mid: u32,
-    payloads: &[Payload],
-) -> String {
-    let mut s = format!(
-        "{exchange} {} {mid} [",
-        if response { "response" } else { "request" }
-    );
-    for p in payloads {
-        s.push(' ');
-        s.push_str(&payload_abbrev(p));
-    }
-    s.push_str(" ]");
-    s
-}
+/// "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) ... ]": the one summary format.
+pub(crate) use pqike_wire::summary;
 
 #[cfg(test)]
 mod tests {
@@ -284,18 +217,6 @@ mod tests {
                 .unwrap()
                 .notify_type,
             NotifyType::INVALID_SYNTAX
-        );
-    }
-
-    #[test]
-    fn summary_format() {
-        let p = [
-            Payload::Nonce(vec![0; 32]),
-            Payload::Notify(Notify::new(NotifyType::COOKIE, vec![1])),
-        ];
-        assert_eq!(
-            summary(ExchangeType::IKE_SA_INIT, true, 0, &p),
-            "IKE_SA_INIT response 0 [ No N(COOKIE) ]"
         );
     }
 }

@@ -497,7 +497,7 @@ fn followup_after_state_expiry_gets_state_not_found() {
     assert!(
         p.summaries(1)
             .iter()
-            .any(|s| s.contains("IKE_FOLLOWUP_KE response") && s.contains("STATE_NOT_FOUND")),
+            .any(|s| s.contains("IKE_FOLLOWUP_KE response") && s.contains("N(NO_STATE)")),
         "{:?}",
         p.summaries(1)
     );
@@ -787,7 +787,7 @@ fn cp_assigns_a_virtual_ip_from_the_pool() {
     assert!(p
         .summaries(0)
         .iter()
-        .any(|s| s.contains("IKE_AUTH request") && s.contains(" CP ")));
+        .any(|s| s.contains("IKE_AUTH request") && s.contains(" CPRQ(")));
     let vips: Vec<&VirtualIp> = p.events[0]
         .iter()
         .filter_map(|e| match e {

@@ -2,13 +2,15 @@
 //! proposals written as strongSwan-style strings (`aes256gcm16-prfsha256-x25519-ke1_mlkem768`).
 //!
 //! The proposal parser is deliberately small (the daemon owns the full, user-facing one): it
-//! knows the keywords the tests use and panics on anything else, since a typo in a test's
-//! proposal is a bug in the test.
+//! takes the algorithm table's keywords literally, with none of strongSwan's defaults (no PRF
+//! derived from the integrity algorithm, no AEAD check), and panics on anything else, since a
+//! typo in a test's proposal is a bug in the test.
 use pqike_proto::{
     AuthConfig, AuthRound, ChildConfig, Childless, ConnectionConfig, Credentials, Identity,
     IpsecMode, ProposalConfig,
 };
-use pqike_wire::{EncrId, EsnId, IntegId, KeMethod, PrfId, TrafficSelector};
+use pqike_wire::algorithms::{self, AlgKind};
+use pqike_wire::{KeMethod, TrafficSelector};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -21,69 +23,38 @@ pub const PSK: &[u8] = b"pqike-testkit-pre-shared-key-0123456789";
 /// Name of the connection on both sides.
 pub const CONNECTION: &str = "test";
 
-fn ke_keyword(kw: &str) -> Option<KeMethod> {
-    Some(match kw {
-        "none" => KeMethod::NONE,
-        "x25519" | "curve25519" => KeMethod::CURVE25519,
-        "x448" | "curve448" => KeMethod::CURVE448,
-        "ecp256" => KeMethod::ECP_256,
-        "ecp384" => KeMethod::ECP_384,
-        "ecp521" => KeMethod::ECP_521,
-        "modp2048" => KeMethod::MODP_2048,
-        "modp3072" => KeMethod::MODP_3072,
-        "mlkem512" => KeMethod::ML_KEM_512,
-        "mlkem768" => KeMethod::ML_KEM_768,
-        "mlkem1024" => KeMethod::ML_KEM_1024,
-        _ => return None,
-    })
-}
-
 /// Parse a proposal string such as `aes256gcm16-prfsha384-x25519-ke1_mlkem768` (IKE) or
 /// `aes128gcm16-esn` (ESP). Several keywords of one kind are alternatives in preference order.
+/// The keywords are those of the algorithm table ([`pqike_wire::algorithms`]), plus `keN_` for
+/// RFC 9370 additional key exchange N.
 ///
 /// # Panics
 /// On an unknown keyword (a bug in the calling test).
 pub fn proposal(s: &str) -> ProposalConfig {
     let mut p = ProposalConfig::default();
     for kw in s.split('-') {
-        let aes = |id: EncrId, bits| (id.0, Some(bits));
-        let encr = match kw {
-            "aes128" => Some(aes(EncrId::AES_CBC, 128)),
-            "aes256" => Some(aes(EncrId::AES_CBC, 256)),
-            "aes128gcm16" => Some(aes(EncrId::AES_GCM_16, 128)),
-            "aes256gcm16" => Some(aes(EncrId::AES_GCM_16, 256)),
-            "chacha20poly1305" => Some((EncrId::CHACHA20_POLY1305.0, None)),
-            _ => None,
-        };
-        if let Some(e) = encr {
-            p.encr.push(e);
-            continue;
-        }
-        match kw {
-            "prfsha256" => p.prf.push(PrfId::HMAC_SHA2_256.0),
-            "prfsha384" => p.prf.push(PrfId::HMAC_SHA2_384.0),
-            "prfsha512" => p.prf.push(PrfId::HMAC_SHA2_512.0),
-            "sha256" => p.integ.push(IntegId::HMAC_SHA2_256_128.0),
-            "sha384" => p.integ.push(IntegId::HMAC_SHA2_384_192.0),
-            "sha512" => p.integ.push(IntegId::HMAC_SHA2_512_256.0),
-            "esn" => p.esn.push(EsnId::ESN.0),
-            "noesn" => p.esn.push(EsnId::NO_ESN.0),
-            _ => {
-                // `keN_method` is ADDKE N (RFC 9370); a bare method is transform type 4.
-                if let Some(rest) = kw
-                    .strip_prefix("ke")
-                    .filter(|r| r.as_bytes().get(1) == Some(&b'_'))
-                {
-                    let n = usize::from(rest.as_bytes()[0].wrapping_sub(b'0'));
-                    assert!((1..=7).contains(&n), "bad ADDKE index in {kw:?}");
-                    let m = ke_keyword(&rest[2..]).unwrap_or_else(|| panic!("unknown KE {kw:?}"));
-                    p.addke[n - 1].push(m);
-                } else {
-                    let m =
-                        ke_keyword(kw).unwrap_or_else(|| panic!("unknown keyword {kw:?} in {s:?}"));
-                    p.ke.push(m);
-                }
+        // `keN_method` is ADDKE N (RFC 9370); a bare method is transform type 4.
+        let (round, alg) = match kw.strip_prefix("ke").and_then(|r| r.split_once('_')) {
+            Some((n, method)) => {
+                let n: usize = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=7).contains(n))
+                    .unwrap_or_else(|| panic!("bad ADDKE index in {kw:?}"));
+                (Some(n - 1), method)
             }
+            None => (None, kw),
+        };
+        let a = algorithms::by_keyword(alg)
+            .unwrap_or_else(|| panic!("unknown keyword {kw:?} in {s:?}"));
+        match (a.kind, round) {
+            (AlgKind::Ke, Some(r)) => p.addke[r].push(KeMethod(a.id)),
+            (_, Some(_)) => panic!("{kw:?}: ADDKE takes a key exchange method"),
+            (AlgKind::Ke, None) => p.ke.push(KeMethod(a.id)),
+            (AlgKind::Encr, None) => p.encr.push((a.id, a.key_bits)),
+            (AlgKind::Prf, None) => p.prf.push(a.id),
+            (AlgKind::Integ, None) => p.integ.push(a.id),
+            (AlgKind::Esn, None) => p.esn.push(a.id),
         }
     }
     p
@@ -252,6 +223,7 @@ impl PskPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pqike_wire::{EncrId, EsnId, IntegId, PrfId};
 
     #[test]
     fn parses_hybrid_ike_proposal() {
@@ -270,6 +242,26 @@ mod tests {
         assert_eq!(p.encr, vec![(EncrId::AES_CBC.0, Some(128))]);
         assert_eq!(p.integ, vec![IntegId::HMAC_SHA2_256_128.0]);
         assert_eq!(p.esn, vec![EsnId::ESN.0, EsnId::NO_ESN.0]);
+    }
+
+    #[test]
+    fn every_table_keyword_parses_to_its_row() {
+        for a in algorithms::ALGORITHMS {
+            for kw in a.keywords {
+                let p = proposal(kw);
+                let got = match a.kind {
+                    AlgKind::Encr => p.encr == [(a.id, a.key_bits)],
+                    AlgKind::Prf => p.prf == [a.id],
+                    AlgKind::Integ => p.integ == [a.id],
+                    AlgKind::Ke => {
+                        p.ke == [KeMethod(a.id)]
+                            && proposal(&format!("ke3_{kw}")).addke[2] == [KeMethod(a.id)]
+                    }
+                    AlgKind::Esn => p.esn == [a.id],
+                };
+                assert!(got, "{kw}: {p:?}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!   NAT-keepalives (RFC 3948) before any of the above.
 //! * For logs, a [`Message`] displays as a strongSwan-style summary (see [`summary()`]), and a
 //!   [`TrafficSelector`] as `10.0.0.0/24[6/443]`.
+//! * [`algorithms`] is the one table of algorithm IDs, names and proposal keywords; the
+//!   registry newtypes of transform IDs print their names from it.
 //!
 //! Decoding never panics on any input; it fails with [`DecodeError`]. Encoding never truncates or
 //! saturates a length: a value that its field cannot represent (a payload longer than the 2-octet
@@ -32,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod algorithms;
 #[cfg(any(test, feature = "arbitrary"))]
 pub mod arbitrary;
 pub mod dn;

@@ -1,7 +1,31 @@
 //! IANA "Internet Key Exchange Version 2 (IKEv2) Parameters" registries as newtypes with named
 //! constants, so that unknown values round-trip unchanged (RFC 7296 §3.3.6: unknown transform
 //! IDs are skipped, not rejected).
+//!
+//! The algorithm registries ([`EncrId`], [`PrfId`], [`IntegId`], [`KeMethod`], [`EsnId`]) take
+//! their names from the one algorithm table, [`crate::algorithms`]; the others are named after
+//! their constants.
 
+/// `Debug` (and `Display`, the same) print the name, or `Type(value)` for unknown values.
+macro_rules! name_fmt {
+    ($name:ident) => {
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                match self.name() {
+                    Some(n) => f.write_str(n),
+                    None => write!(f, "{}({})", stringify!($name), self.0),
+                }
+            }
+        }
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::Debug::fmt(self, f)
+            }
+        }
+    };
+}
+
+/// A registry whose names are its constants' names.
 macro_rules! registry {
     ($(#[$m:meta])* $name:ident($ty:ty) { $($(#[$cm:meta])* $c:ident = $v:expr),* $(,)? }) => {
         $(#[$m])*
@@ -14,14 +38,31 @@ macro_rules! registry {
                 match self.0 { $(x if x == $v => Some(stringify!($c)),)* _ => None }
             }
         }
-        impl core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                match self.name() { Some(n) => f.write_str(n), None => write!(f, "{}({})", stringify!($name), self.0) }
+        name_fmt!($name);
+    };
+}
+
+/// A transform ID registry whose names come from the algorithm table
+/// ([`crate::algorithms::ALGORITHMS`]); the constants are the IDs pqike has rows for.
+macro_rules! algorithm_registry {
+    ($(#[$m:meta])* $name:ident($ty:ty) = $kind:expr; { $($c:ident = $v:expr),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub $ty);
+        impl $name {
+            $(#[doc = concat!("`", stringify!($c), "` = ", stringify!($v), ".")] pub const $c: $name = $name($v);)*
+            /// Every constant above (each has a row in the algorithm table; tested).
+            pub const KNOWN: &'static [$name] = &[$($name($v)),*];
+            /// strongSwan's name of this value (`CURVE_25519`), if the algorithm table has it.
+            pub fn name(self) -> Option<&'static str> {
+                crate::algorithms::by_id($kind, self.0).map(|a| a.name)
+            }
+            /// The IANA registry spelling (`Curve25519`), if the algorithm table has it.
+            pub fn iana_name(self) -> Option<&'static str> {
+                crate::algorithms::by_id($kind, self.0).map(|a| a.iana_name)
             }
         }
-        impl core::fmt::Display for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { core::fmt::Debug::fmt(self, f) }
-        }
+        name_fmt!($name);
     };
 }
 
@@ -62,28 +103,36 @@ impl TransformType {
     }
 }
 
-registry! {
+algorithm_registry! {
     /// Encryption algorithm transform IDs.
-    EncrId(u16) { DES3 = 3, NULL = 11, AES_CBC = 12, AES_CTR = 13, AES_GCM_8 = 18, AES_GCM_12 = 19, AES_GCM_16 = 20, CHACHA20_POLY1305 = 28 }
-}
-registry! {
-    /// Pseudorandom function transform IDs.
-    PrfId(u16) { HMAC_SHA1 = 2, AES128_XCBC = 4, HMAC_SHA2_256 = 5, HMAC_SHA2_384 = 6, HMAC_SHA2_512 = 7, AES128_CMAC = 8 }
-}
-registry! {
-    /// Integrity algorithm transform IDs.
-    IntegId(u16) { NONE = 0, HMAC_SHA1_96 = 2, AES_XCBC_96 = 5, HMAC_SHA2_256_128 = 12, HMAC_SHA2_384_192 = 13, HMAC_SHA2_512_256 = 14 }
-}
-registry! {
-    /// Key exchange method IDs (transform type 4 and ADDKE1..7 share this registry).
-    KeMethod(u16) {
-        NONE = 0, MODP_2048 = 14, MODP_3072 = 15, MODP_4096 = 16, ECP_256 = 19, ECP_384 = 20, ECP_521 = 21,
-        CURVE25519 = 31, CURVE448 = 32, ML_KEM_512 = 35, ML_KEM_768 = 36, ML_KEM_1024 = 37,
+    EncrId(u16) = crate::algorithms::AlgKind::Encr; {
+        AES_CBC = 12, AES_GCM_8 = 18, AES_GCM_12 = 19, AES_GCM_16 = 20, CHACHA20_POLY1305 = 28,
     }
 }
-registry! {
+algorithm_registry! {
+    /// Pseudorandom function transform IDs.
+    PrfId(u16) = crate::algorithms::AlgKind::Prf; {
+        HMAC_SHA1 = 2, HMAC_SHA2_256 = 5, HMAC_SHA2_384 = 6, HMAC_SHA2_512 = 7,
+    }
+}
+algorithm_registry! {
+    /// Integrity algorithm transform IDs.
+    IntegId(u16) = crate::algorithms::AlgKind::Integ; {
+        NONE = 0, HMAC_SHA1_96 = 2, HMAC_SHA2_256_128 = 12, HMAC_SHA2_384_192 = 13,
+        HMAC_SHA2_512_256 = 14,
+    }
+}
+algorithm_registry! {
+    /// Key exchange method IDs (transform type 4 and ADDKE1..7 share this registry).
+    KeMethod(u16) = crate::algorithms::AlgKind::Ke; {
+        NONE = 0, MODP_2048 = 14, MODP_3072 = 15, MODP_4096 = 16, ECP_256 = 19, ECP_384 = 20,
+        ECP_521 = 21, CURVE25519 = 31, CURVE448 = 32, ML_KEM_512 = 35, ML_KEM_768 = 36,
+        ML_KEM_1024 = 37,
+    }
+}
+algorithm_registry! {
     /// Extended sequence numbers transform IDs.
-    EsnId(u16) { NO_ESN = 0, ESN = 1 }
+    EsnId(u16) = crate::algorithms::AlgKind::Esn; { NO_ESN = 0, ESN = 1 }
 }
 registry! {
     /// Security protocol IDs (Proposal, Notify, Delete).

@@ -31,7 +31,9 @@ wait_count() {
 
 CHILD_UP_RE='CHILD_SA net\{[0-9]+\} established with SPIs'
 IKE_REKEYED_RE='IKE_SA lab\[[0-9]+\] rekeyed between'
-BAD_RE='NO_PROP|INVAL_SYN|INVAL_KE|TS_UNACCEPT|AUTH_FAILED|STATE_NOT_FOUND|CHILD_NOT_FOUND|giving up|failed to establish|rekeying failed|message verification failed|deleting IKE_SA lab\[[0-9]+\] .*failed'
+# strongSwan abbreviates notifies in message summaries (N(NO_STATE), N(NO_CHILD_SA)) and spells
+# them out elsewhere: both spellings count.
+BAD_RE='NO_PROP|INVAL_SYN|INVAL_KE|TS_UNACCEPT|AUTH_FAILED|STATE_NOT_FOUND|NO_STATE|CHILD_SA_NOT_FOUND|NO_CHILD_SA|giving up|failed to establish|rekeying failed|message verification failed|deleting IKE_SA lab\[[0-9]+\] .*failed'
 
 # One IKE SA and one installed child with the PFS transforms, on both sides. pqiked may be
 # mid-rekey (pqike-init keeps rekeying): up to 5 tries, 1.5 s apart.

@@ -58,11 +58,11 @@ pub fn transforms_from_log(log: &str) -> Option<String> {
             ("integ", "n/a") => continue,
             ("integ", v) => v.to_string(),
             ("prf", v) => format!("PRF_{v}"),
-            ("group", "DH31") => "CURVE_25519".into(),
-            ("group", "DH19") => "ECP_256".into(),
-            ("group", "DH20") => "ECP_384".into(),
-            ("group", "DH14") => "MODP_2048".into(),
-            ("group", "DH15") => "MODP_3072".into(),
+            // pluto's DHn is key exchange method n
+            ("group", g) => match g.strip_prefix("DH").and_then(|n| n.parse().ok()) {
+                Some(id) => pqike_wire::algorithms::ke_name(pqike_wire::KeMethod(id)),
+                None => g.to_string(),
+            },
             (_, v) => v.to_string(),
         };
         parts.push(mapped);

@@ -166,7 +166,10 @@ fn critical_bit_only_kept_for_unknown_payloads() {
         "known payloads are sent with the critical bit clear"
     );
     assert_eq!(out[35], 0x80, "unknown payload keeps its critical bit");
-    assert_eq!(m.to_string(), "INFORMATIONAL response 1 [ V U(128,crit) ]");
+    assert_eq!(
+        m.to_string(),
+        "INFORMATIONAL response 1 [ V UNKN(128,crit) ]"
+    );
     assert_eq!(
         first_unsupported_critical(&m.payloads),
         Some(PayloadType(0x80))
