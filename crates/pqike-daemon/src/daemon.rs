@@ -11,7 +11,6 @@ use pqike_proto::{Command, Endpoint, Event, IkeState, SaId, VirtualIp};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -54,7 +53,7 @@ impl Node {
             endpoint,
             connections,
             credentials,
-            Arc::new(pqike_crypto::awslc::AwsLcProvider::new()),
+            crate::crypto::engine_provider(),
             Box::new(pqike_crypto::SystemRandom),
         );
         let mut node = Node { endpoint, sockets };

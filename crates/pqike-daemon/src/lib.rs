@@ -18,6 +18,7 @@
 pub mod config;
 pub mod control;
 pub mod control_stats;
+pub mod crypto;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;

@@ -115,9 +115,9 @@ fn messages(p: &Pair, ex: ExchangeType) -> Vec<(Header, Vec<u8>)> {
         .sent
         .iter()
         .filter_map(|r| {
-            Header::decode(&r.message)
+            Header::decode(r.message())
                 .ok()
-                .map(|h| (h, r.message.clone()))
+                .map(|h| (h, r.message().to_vec()))
         })
         .filter(|(h, _)| h.exchange == ex)
         .collect()

@@ -9,7 +9,7 @@
 //! (the crate root's re-exports are resolved to the module that defines the item). Tarjan's
 //! algorithm then gives the strongly connected components.
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Module path ("tasks::manager") → non-test source text.
 fn modules() -> BTreeMap<String, String> {
@@ -32,7 +32,7 @@ fn modules() -> BTreeMap<String, String> {
     out
 }
 
-fn module_name(src: &Path, file: &PathBuf) -> String {
+fn module_name(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap().with_extension("");
     let mut parts: Vec<String> = rel
         .iter()
@@ -54,7 +54,7 @@ fn strip_tests(text: &str) -> String {
 
 /// Every path written after `crate::` or `super::` (with `{a, b::c}` groups expanded), as
 /// segment lists relative to the crate root.
-fn paths_used(module: &str, text: &str, is_dir_module: bool) -> Vec<Vec<String>> {
+fn paths_used(module: &str, text: &str) -> Vec<Vec<String>> {
     let code: String = text
         .lines()
         .map(|l| match l.find("//") {
@@ -72,9 +72,7 @@ fn paths_used(module: &str, text: &str, is_dir_module: bool) -> Vec<Vec<String>>
         let (prefix, skip) = if boundary && rest.starts_with("crate::") {
             (Vec::new(), 7)
         } else if boundary && rest.starts_with("super::") {
-            // `super` of a file module `a::b` is `a`; of a directory module `a::b` (mod.rs) it is
-            // also `a` (its parent): both drop the last segment.
-            let _ = is_dir_module;
+            // `super` of module `a::b` is `a`, whether `a::b` is a file or a directory (mod.rs).
             let mut segs: Vec<String> = module.split("::").map(str::to_string).collect();
             segs.pop();
             (segs.into_iter().filter(|s| !s.is_empty()).collect(), 7)
@@ -188,11 +186,9 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let all = modules();
     let names: BTreeSet<String> = all.keys().filter(|k| !k.is_empty()).cloned().collect();
     let reexports = root_reexports(&all);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut g = BTreeMap::new();
     for (m, text) in all.iter().filter(|(k, _)| !k.is_empty()) {
-        let dir_module = src.join(m.replace("::", "/")).join("mod.rs").exists();
-        let deps: BTreeSet<String> = paths_used(m, text, dir_module)
+        let deps: BTreeSet<String> = paths_used(m, text)
             .iter()
             .filter_map(|p| target(p, &names, &reexports))
             .filter(|t| t != m && !t.is_empty())

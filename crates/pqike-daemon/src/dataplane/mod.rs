@@ -235,7 +235,9 @@ impl Dataplane {
         let (acquire, acquire_rx) = tokio::sync::mpsc::unbounded_channel();
         let user = (cfg.backend == Backend::Userspace).then(|| {
             let shared = Arc::new(Shared {
-                dp: Mutex::new(DataPlane::new()),
+                dp: Mutex::new(DataPlane::with_ciphers(
+                    crate::crypto::provider().esp_ciphers.clone(),
+                )),
                 tun: OnceLock::new(),
                 sockets: io::Sockets::new(nat_sockets, cfg.raw_esp),
                 traps: Mutex::new(trap::Traps::default()),
