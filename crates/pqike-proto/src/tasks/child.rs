@@ -276,6 +276,8 @@ fn install(
     mode: IpsecMode,
 ) -> Result<(), IkeError> {
     let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+    let sk_d = sa.keys()?.sk_d.clone();
+    let initiator = sa.initiator;
     install_keyed(
         sa,
         ctx,
@@ -286,16 +288,29 @@ fn install(
         local_ts,
         remote_ts,
         mode,
-        &[],
-        &ni,
-        &nr,
-        sa.initiator,
+        KeymatInput {
+            sk_d: &sk_d,
+            shared: &[],
+            ni: &ni,
+            nr: &nr,
+        },
+        initiator,
     )
 }
 
+/// What a Child SA's KEYMAT is derived from (RFC 7296 §2.17, RFC 9370 §2.2.4): the SK_d of the
+/// IKE SA's current key generation, or RFC 9867's PPK-mixed SK_d' for this one derivation (the
+/// IKE SA keeps its own), the shared secrets of the exchange's key exchanges, and its nonces.
+/// The caller passes copies, so no key generation is swapped in and out around the call.
+pub(crate) struct KeymatInput<'a> {
+    pub sk_d: &'a [u8],
+    pub shared: &'a [&'a [u8]],
+    pub ni: &'a [u8],
+    pub nr: &'a [u8],
+}
+
 /// KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) | ...]) (RFC 7296 §2.17, RFC 9370 §2.2.4;
-/// i->r encr | integ, then r->i encr | integ) and the install event. `ni`/`nr` are the nonces of
-/// the exchange that created the child.
+/// i->r encr | integ, then r->i encr | integ) and the install event.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn install_keyed(
     sa: &mut IkeSa,
@@ -307,9 +322,7 @@ pub(crate) fn install_keyed(
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
     mode: IpsecMode,
-    shared: &[&[u8]],
-    ni: &[u8],
-    nr: &[u8],
+    input: KeymatInput<'_>,
     we_initiated: bool,
 ) -> Result<(), IkeError> {
     let child = sa
@@ -324,8 +337,14 @@ pub(crate) fn install_keyed(
         .sk_key_lengths(sel.encr.0, sel.encr.1, integ)
         .ok_or_else(|| IkeError::Config("ESP algorithms have no key lengths".into()))?;
     let prf = sa.prf(ctx.crypto)?;
-    let keys = sa.keys()?;
-    let keymat = child_keymat(prf, &keys.sk_d, shared, ni, nr, 2 * (ek + ik));
+    let keymat = child_keymat(
+        prf,
+        input.sk_d,
+        input.shared,
+        input.ni,
+        input.nr,
+        2 * (ek + ik),
+    );
     let part = |from: usize, len: usize| Zeroizing::new(keymat[from..from + len].to_vec());
     let i_to_r = (part(0, ek), part(ek, ik));
     let r_to_i = (part(ek + ik, ek), part(2 * ek + ik, ik));

@@ -807,12 +807,10 @@ fn finish(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: Negotiated) -> Result<(), IkeE
             let shared: Vec<&[u8]> = neg.shared.iter().map(|s| s.as_slice()).collect();
             let (spi_in, spi_out) = (neg.our_spi as u32, neg.peer_spi as u32);
             // RFC 9867 §4: KEYMAT = prf+(SK_d', ...) with SK_d' = prf+(PPK, SK_d). The IKE SA
-            // keeps its SK_d: swap SK_d' in for this derivation only.
-            let saved_sk_d = match (&neg.ppk, sa.keys.as_mut()) {
-                (Some(mix), Some(keys)) => {
-                    Some(std::mem::replace(&mut keys.sk_d, mix.sk_d.clone()))
-                }
-                _ => None,
+            // keeps its SK_d; SK_d' is used for this derivation only.
+            let sk_d = match &neg.ppk {
+                Some(mix) => mix.sk_d.clone(),
+                None => sa.keys()?.sk_d.clone(),
             };
             let installed = child::install_keyed(
                 sa,
@@ -824,14 +822,14 @@ fn finish(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: Negotiated) -> Result<(), IkeE
                 neg.local_ts.clone(),
                 neg.remote_ts.clone(),
                 neg.mode,
-                &shared,
-                &neg.ni,
-                &neg.nr,
+                child::KeymatInput {
+                    sk_d: &sk_d,
+                    shared: &shared,
+                    ni: &neg.ni,
+                    nr: &neg.nr,
+                },
                 neg.we_initiated,
             );
-            if let (Some(old), Some(keys)) = (saved_sk_d, sa.keys.as_mut()) {
-                keys.sk_d = old;
-            }
             if let Some(mix) = &neg.ppk {
                 if installed.is_ok() {
                     tracing::info!(
