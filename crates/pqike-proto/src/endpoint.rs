@@ -196,6 +196,10 @@ impl Endpoint {
         }
         let header = match Header::decode(data) {
             Ok(h) => h,
+            Err(pqike_wire::DecodeError::BadVersion(major)) if major > 2 => {
+                self.answer_newer_version(local, remote, major, data);
+                return;
+            }
             Err(e) => {
                 tracing::debug!("dropping datagram from {remote}: {e}");
                 return;
@@ -213,6 +217,24 @@ impl Endpoint {
             && !header.flags.response
             && header.spi_r == 0
         {
+            // RFC 7296 §3.1: the initiator's SPI is never zero, IKE_SA_INIT is message 0, and a
+            // request from the original initiator has the I flag set. Anything else is no
+            // IKE_SA_INIT we could answer.
+            let why = if header.spi_i == 0 {
+                Some("initiator SPI 0")
+            } else if header.message_id != 0 {
+                Some("message ID not 0")
+            } else if !header.flags.initiator {
+                Some("I flag clear")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                tracing::debug!(
+                    "dropping IKE_SA_INIT request from {remote}: {why} (RFC 7296 §3.1)"
+                );
+                return;
+            }
             self.handle_init_request(now, local, remote, framing, header, data);
             return;
         }
@@ -301,6 +323,38 @@ impl Endpoint {
             remote,
             payload,
         });
+    }
+
+    /// RFC 7296 §2.5: a message with a higher major version is dropped, and an IKE_SA_INIT
+    /// request is answered with an unauthenticated INVALID_MAJOR_VERSION whose header carries the
+    /// version we speak (2.0), so that a newer initiator can fall back. Nothing is kept.
+    fn answer_newer_version(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        major: u8,
+        data: &[u8],
+    ) {
+        // Read the rest of the header as if it were 2.0: the fields before and after the
+        // version octet have the same place in every version RFC 7296 §2.5 lets us answer.
+        let Some(mut head) = data.get(..28).map(<[u8]>::to_vec) else {
+            return;
+        };
+        head[17] = 0x20;
+        let Ok(header) = Header::decode(&head) else {
+            return;
+        };
+        if header.exchange != ExchangeType::IKE_SA_INIT || header.flags.response {
+            tracing::debug!("dropping IKEv{major} {} from {remote}", header.exchange);
+            return;
+        }
+        tracing::debug!("IKEv{major} IKE_SA_INIT from {remote}: answering INVALID_MAJOR_VERSION");
+        self.plain_reply(
+            local,
+            remote,
+            &header,
+            Notify::new(NotifyType::INVALID_MAJOR_VERSION, Vec::new()),
+        );
     }
 
     /// Refuse an IKE_SA_INIT request with the notify the error maps to (none: a silent drop).
