@@ -187,6 +187,7 @@ struct RawDaemon {
     nat_port: u16,
     fragment_size: Spanned<usize>,
     max_message_size: usize,
+    max_init_size: Spanned<usize>,
     max_fragments: u16,
     retransmit_timeout: Spanned<f64>,
     retransmit_base: Spanned<f64>,
@@ -220,6 +221,7 @@ impl Default for RawDaemon {
             nat_port: e.nat_port,
             fragment_size: Spanned::new(0..0, e.fragment_size),
             max_message_size: e.max_message_size,
+            max_init_size: Spanned::new(0..0, e.max_init_size),
             max_fragments: e.max_fragments,
             retransmit_timeout: Spanned::new(0..0, e.retransmit_timeout.as_secs_f64()),
             retransmit_base: Spanned::new(0..0, e.retransmit_base),
@@ -590,6 +592,11 @@ fn validate(raw: RawFile, path: &Path, base: &Path) -> Result<DaemonConfig, Span
         half_open_timeout: secs(&d.half_open_timeout, false)?,
         fragment_size: *d.fragment_size.get_ref(),
         max_message_size: d.max_message_size,
+        max_init_size: match *d.max_init_size.get_ref() {
+            // RFC 7296 §2: every implementation accepts 1280 octets.
+            n @ 1280..=65_535 => n,
+            _ => return err(d.max_init_size.span(), "max_init_size must be 1280..65535"),
+        },
         max_fragments: d.max_fragments,
         ike_port: d.ike_port,
         nat_port: d.nat_port,
@@ -1451,6 +1458,24 @@ split = [\"10.2.0.0/16\"]
         );
         assert_eq!(e.line, 4);
         assert_eq!(e.field, "daemon.ike_prot");
+    }
+
+    #[test]
+    fn max_init_size_is_bounded_and_located() {
+        let e = error_with(
+            "listen = [\"127.0.0.1\"]",
+            "listen = [\"127.0.0.1\"]\nmax_init_size = 100",
+        );
+        assert_eq!(e.line, 4);
+        assert_eq!(e.field, "daemon.max_init_size");
+        assert!(e.message.contains("1280..65535"), "{e}");
+        let ok = MINIMAL.replacen(
+            "listen = [\"127.0.0.1\"]",
+            "listen = [\"127.0.0.1\"]\nmax_init_size = 20000",
+            1,
+        );
+        let cfg = parse(Path::new("t.toml"), &ok).expect("valid");
+        assert_eq!(cfg.endpoint.max_init_size, 20_000);
     }
 
     #[test]

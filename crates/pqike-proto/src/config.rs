@@ -319,6 +319,12 @@ pub struct EndpointConfig {
     pub fragment_size: usize,
     /// Largest reassembled / received IKE message accepted.
     pub max_message_size: usize,
+    /// Largest IKE_SA_INIT request accepted. IKE_SA_INIT cannot be fragmented (RFC 7383 §2.5)
+    /// and the responder keeps the request until IKE_AUTH (it is signed, RFC 7296 §2.15), so an
+    /// unauthenticated peer could otherwise park `max_message_size` octets per half-open SA.
+    /// The default fits the largest key exchange allowed there
+    /// (`pqike_wire::algorithms::IKE_SA_INIT_MAX_KE_DATA`, 8192) with 4 KiB for the rest.
+    pub max_init_size: usize,
     /// Most fragments accepted for one message.
     pub max_fragments: u16,
     /// Our IKE port (500) and NAT-T port (4500); used in NAT detection and floating.
@@ -343,6 +349,7 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             fragment_size: 1280,
             max_message_size: 65_000,
+            max_init_size: 12_288,
             max_fragments: 64,
             ike_port: 500,
             nat_port: 4500,

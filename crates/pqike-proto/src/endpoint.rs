@@ -405,6 +405,14 @@ impl Endpoint {
         header: Header,
         data: &[u8],
     ) {
+        if data.len() > self.config.max_init_size {
+            tracing::debug!(
+                "dropping {}-octet IKE_SA_INIT request from {remote}: above max_init_size {}",
+                data.len(),
+                self.config.max_init_size
+            );
+            return;
+        }
         if let Some(id) = self.index.by_init(header.spi_i, remote) {
             // A retransmission: the SA answers from its cached response.
             if let Some(sa) = self.sas.get_mut(&id) {

@@ -79,3 +79,16 @@ fn malformed_init_headers_are_dropped_without_state() {
         assert!(p.eps[1].status().is_empty(), "{what}: state kept");
     }
 }
+
+#[test]
+fn an_init_request_above_max_init_size_is_dropped() {
+    // IKE_SA_INIT cannot be fragmented and is kept until IKE_AUTH: a padded one is not held.
+    let (p, replies) = responder_replies(|b| {
+        let mut m = Message::decode(b).unwrap();
+        m.payloads.push(Payload::Vendor(vec![0; 13_000]));
+        *b = m.encode().unwrap();
+    });
+    assert!(replies.is_empty(), "answered {replies:?}");
+    assert!(p.eps[1].status().is_empty());
+    assert_eq!(EndpointConfig::default().max_init_size, 12_288);
+}
