@@ -67,11 +67,12 @@ fn paths_used(module: &str, text: &str) -> Vec<Vec<String>> {
     let bytes = code.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let rest = &code[i..];
+        // Bytes, not `str` slices: comments and strings may hold non-ASCII text.
+        let rest = &bytes[i..];
         let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
-        let (prefix, skip) = if boundary && rest.starts_with("crate::") {
+        let (prefix, skip) = if boundary && rest.starts_with(b"crate::") {
             (Vec::new(), 7)
-        } else if boundary && rest.starts_with("super::") {
+        } else if boundary && rest.starts_with(b"super::") {
             // `super` of module `a::b` is `a`, whether `a::b` is a file or a directory (mod.rs).
             let mut segs: Vec<String> = module.split("::").map(str::to_string).collect();
             segs.pop();
