@@ -71,12 +71,18 @@ impl Node {
         self.endpoint.set_wall_clock(Instant::now(), unix);
     }
 
-    /// Send every pending datagram and return every pending event.
-    pub async fn flush(&mut self) -> Vec<Event> {
+    /// Every pending event. Apply them before [`Node::send_pending`]: RFC 7296 §2.8
+    /// make-before-break needs the inbound SA of a rekey we answer installed before the
+    /// response leaves, or the peer's first packets on it arrive at an unknown SPI.
+    pub fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.endpoint.poll_event()).collect()
+    }
+
+    /// Send every pending datagram.
+    pub async fn send_pending(&mut self) {
         while let Some(t) = self.endpoint.poll_transmit() {
             self.sockets.send(&t).await;
         }
-        std::iter::from_fn(|| self.endpoint.poll_event()).collect()
     }
 
     /// The engine's deadline passed.
@@ -202,8 +208,14 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Apply the engine's events (data-plane installs first), then send its datagrams.
     async fn flush(&mut self) {
-        for ev in self.node.flush().await {
+        self.apply_events();
+        self.node.send_pending().await;
+    }
+
+    fn apply_events(&mut self) {
+        for ev in self.node.events() {
             log_event(&ev);
             self.stats.record(&ev);
             self.log_keys(&ev);

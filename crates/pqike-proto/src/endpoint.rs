@@ -36,9 +36,13 @@ const COOKIE_VERSION: u8 = 1;
 /// [`Endpoint::set_credentials`]).
 ///
 /// # Outputs, drained after every input, in this order
-/// 1. [`Endpoint::poll_transmit`] until `None`: send each datagram;
-/// 2. [`Endpoint::poll_event`] until `None`: install Child SAs, log state changes;
+/// 1. [`Endpoint::poll_event`] until `None`: install Child SAs, log state changes;
+/// 2. [`Endpoint::poll_transmit`] until `None`: send each datagram;
 /// 3. [`Endpoint::poll_timeout`]: re-arm the timer.
+///
+/// The two queues are independent, but installing before sending is what RFC 7296 §2.8's
+/// make-before-break needs: the response to a rekey must not leave before its inbound SA
+/// exists, or the peer's first packets on the new SA meet an unknown SPI.
 ///
 /// # Cost
 /// Every input costs O(log n) in the number of SAs plus the work on the SAs it concerns: SAs,

@@ -11,9 +11,9 @@
 //!    [`Endpoint::handle_timeout`] whenever the deadline from [`Endpoint::poll_timeout`] passes.
 //!    Also: [`Endpoint::start`] once (start/trap actions), [`Endpoint::handle_esp_notice`] for the
 //!    data plane's soft/hard expiries and [`Endpoint::handle_acquire`] for traffic hitting a trap.
-//! 3. After each input, drain output: [`Endpoint::poll_transmit`] until `None` (send each datagram),
-//!    [`Endpoint::poll_event`] until `None` (install Child SAs, log state changes), then re-arm the
-//!    timer with [`Endpoint::poll_timeout`].
+//! 3. After each input, drain output: [`Endpoint::poll_event`] until `None` (install Child SAs,
+//!    log state changes; installs before sends, RFC 7296 §2.8), [`Endpoint::poll_transmit`] until
+//!    `None` (send each datagram), then re-arm the timer with [`Endpoint::poll_timeout`].
 //!
 //! Exchanges run as tasks (strongSwan's design): IKE_SA_INIT (with COOKIE and INVALID_KE_PAYLOAD
 //! retries), IKE_INTERMEDIATE rounds for RFC 9370 additional key exchanges, IKE_AUTH with the initial
