@@ -4,11 +4,13 @@
 //! The exchange logic lives in `tasks::ike_auth` (RFC 8784) and `pqauth` (IKE_SA_INIT notifies);
 //! this module holds the pure parts: wire format of PPK_IDENTITY, the PPK lookup, and the key
 //! update with the saved non-PPK keys for NO_PPK_AUTH and the fallback.
+use crate::exchange::protect::PrfKeys;
 use crate::keymat::prf_plus;
 use crate::notify::IkeError;
 use crate::sa_data::SaData;
 use crate::Credentials;
 use pqike_crypto::Prf;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// PPK_ID types (RFC 8784 §3, IANA "IKEv2 PPK_ID Types").
@@ -73,36 +75,27 @@ pub(crate) fn confirmation(
     out
 }
 
-/// The SK_d / SK_pi / SK_pr of one key generation (kept to undo an RFC 8784 update).
-pub(crate) struct PrfKeys {
-    sk_d: Zeroizing<Vec<u8>>,
-    sk_pi: Zeroizing<Vec<u8>>,
-    sk_pr: Zeroizing<Vec<u8>>,
-}
-
-/// RFC 8784 §3: replace SK_d, SK_pi and SK_pr by their PPK-mixed versions (SK_e*/SK_a* stay, so
-/// IKE_AUTH itself is still protected by the non-PPK keys). Returns the keys it replaced.
-pub(crate) fn apply(sa: &mut SaData, prf: &dyn Prf, ppk: &[u8]) -> Result<PrfKeys, IkeError> {
+/// RFC 8784 §3: the PPK-mixed key generation (SK_d, SK_pi, SK_pr replaced by prf+(PPK, ...);
+/// SK_e*/SK_a* stay, so IKE_AUTH itself is still protected by the non-PPK keys) becomes the
+/// SA's current one. Returns the non-PPK generation, untouched, for a NO_PPK_AUTH outcome.
+pub(crate) fn apply(sa: &mut SaData, prf: &dyn Prf, ppk: &[u8]) -> Result<Arc<PrfKeys>, IkeError> {
     let keys = sa
         .keys
         .as_mut()
-        .ok_or_else(|| IkeError::Config("no keys yet".into()))?;
-    let new_d = mix(prf, ppk, &keys.sk_d);
-    let new_pi = mix(prf, ppk, &keys.sk_pi);
-    let new_pr = mix(prf, ppk, &keys.sk_pr);
-    Ok(PrfKeys {
-        sk_d: std::mem::replace(&mut keys.sk_d, new_d),
-        sk_pi: std::mem::replace(&mut keys.sk_pi, new_pi),
-        sk_pr: std::mem::replace(&mut keys.sk_pr, new_pr),
-    })
+        .ok_or(IkeError::Internal("PPK before the IKE SA keys"))?;
+    let mixed = Arc::new(PrfKeys {
+        sk_d: mix(prf, ppk, &keys.prf.sk_d),
+        sk_pi: mix(prf, ppk, &keys.prf.sk_pi),
+        sk_pr: mix(prf, ppk, &keys.prf.sk_pr),
+    });
+    Ok(std::mem::replace(&mut keys.prf, mixed))
 }
 
-/// Put back the non-PPK keys (the responder authenticated us with NO_PPK_AUTH).
-pub(crate) fn restore(sa: &mut SaData, saved: PrfKeys) {
+/// Make `generation` (the non-PPK one `apply` returned) current again: the responder
+/// authenticated us with NO_PPK_AUTH.
+pub(crate) fn restore(sa: &mut SaData, generation: Arc<PrfKeys>) {
     if let Some(keys) = sa.keys.as_mut() {
-        keys.sk_d = saved.sk_d;
-        keys.sk_pi = saved.sk_pi;
-        keys.sk_pr = saved.sk_pr;
+        keys.prf = generation;
     }
 }
 

@@ -27,11 +27,18 @@ pub(crate) struct IkeAlgs {
     pub prf: u16,
 }
 
-/// One generation of IKE SA keys: the PRF keys and the two directions' SK ciphers.
-pub(crate) struct SaKeys {
+/// SK_d, SK_pi and SK_pr of one key generation (RFC 7296 §2.14). Immutable once derived: an
+/// RFC 8784 PPK mix makes a new value (`ppk::apply`) instead of editing this one, so the
+/// non-PPK generation stays intact for NO_PPK_AUTH.
+pub(crate) struct PrfKeys {
     pub sk_d: Zeroizing<Vec<u8>>,
     pub sk_pi: Zeroizing<Vec<u8>>,
     pub sk_pr: Zeroizing<Vec<u8>>,
+}
+
+/// One generation of IKE SA keys: the PRF keys and the two directions' SK ciphers.
+pub(crate) struct SaKeys {
+    pub prf: std::sync::Arc<PrfKeys>,
     /// Protects what we send.
     pub out: Box<dyn SkCipher>,
     /// Opens what we receive.
@@ -63,9 +70,11 @@ impl SaKeys {
         )?;
         let (out, inp) = if initiator { (i, r) } else { (r, i) };
         Ok(SaKeys {
-            sk_d: keys.sk_d,
-            sk_pi: keys.sk_pi,
-            sk_pr: keys.sk_pr,
+            prf: std::sync::Arc::new(PrfKeys {
+                sk_d: keys.sk_d,
+                sk_pi: keys.sk_pi,
+                sk_pr: keys.sk_pr,
+            }),
             out,
             inp,
         })

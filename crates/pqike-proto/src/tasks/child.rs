@@ -276,7 +276,7 @@ fn install(
     mode: IpsecMode,
 ) -> Result<(), IkeError> {
     let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
-    let sk_d = sa.keys()?.sk_d.clone();
+    let sk_d = sa.keys()?.prf.sk_d.clone();
     let initiator = sa.initiator;
     install_keyed(
         sa,

@@ -97,7 +97,7 @@ fn ppk_confirmation(sa: &IkeSa, prf: &dyn pqike_crypto::Prf, ppk: &[u8]) -> [u8;
 /// SK_d' = prf+(PPK, SK_d) of the IKE SA the exchange runs on.
 fn ppk_mix(sa: &IkeSa, ctx: &Ctx<'_>, id: String, ppk: &[u8]) -> Result<PpkMix, IkeError> {
     let prf = sa.prf(ctx.crypto)?;
-    let sk_d = crate::ppk::mix(prf, ppk, &sa.keys()?.sk_d);
+    let sk_d = crate::ppk::mix(prf, ppk, &sa.keys()?.prf.sk_d);
     Ok(PpkMix { id, sk_d })
 }
 
@@ -810,7 +810,7 @@ fn finish(sa: &mut IkeSa, ctx: &mut Ctx<'_>, neg: Negotiated) -> Result<(), IkeE
             // keeps its SK_d; SK_d' is used for this derivation only.
             let sk_d = match &neg.ppk {
                 Some(mix) => mix.sk_d.clone(),
-                None => sa.keys()?.sk_d.clone(),
+                None => sa.keys()?.prf.sk_d.clone(),
             };
             let installed = child::install_keyed(
                 sa,

@@ -21,9 +21,9 @@ pub(crate) struct AuthState {
     child: Option<ChildRequest>,
     /// RFC 4739: 1 for the first IKE_AUTH exchange, 2 for the second authentication round.
     round: u8,
-    /// RFC 8784: we sent PPK_IDENTITY; the non-PPK keys to return to if the responder did not
-    /// use the PPK (it then verified our NO_PPK_AUTH).
-    ppk: Option<(String, crate::ppk::PrfKeys)>,
+    /// RFC 8784: we sent PPK_IDENTITY; the non-PPK key generation (unchanged) to make current
+    /// again if the responder did not use the PPK (it then verified our NO_PPK_AUTH).
+    ppk: Option<(String, std::sync::Arc<crate::exchange::protect::PrfKeys>)>,
 }
 
 /// Initiator, RFC 8784 §3: decide whether to offer the configured PPK. `Ok(None)`: no PPK (not
@@ -74,8 +74,8 @@ fn signed(
     let prf = sa.prf(ctx.crypto)?;
     let keys = sa.keys()?;
     let (real, nonce, sk_p) = match signer {
-        Signer::Initiator => (&sa.init_request, &sa.nr, &keys.sk_pi),
-        Signer::Responder => (&sa.init_response, &sa.ni, &keys.sk_pr),
+        Signer::Initiator => (&sa.init_request, &sa.nr, &keys.prf.sk_pi),
+        Signer::Responder => (&sa.init_response, &sa.ni, &keys.prf.sk_pr),
     };
     let maced = maced_id(prf, sk_p, id.id_type.0, &id.data);
     let intauth = sa.intauth.value(auth_mid);

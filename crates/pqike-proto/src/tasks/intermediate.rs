@@ -53,8 +53,8 @@ pub(crate) fn fold(
         inner.len(),
     )?;
     match chain {
-        Chain::Initiator => sa.intauth.update_initiator(prf, &keys.sk_pi, &a, inner),
-        Chain::Responder => sa.intauth.update_responder(prf, &keys.sk_pr, &a, inner),
+        Chain::Initiator => sa.intauth.update_initiator(prf, &keys.prf.sk_pi, &a, inner),
+        Chain::Responder => sa.intauth.update_responder(prf, &keys.prf.sk_pr, &a, inner),
     }
     Ok(())
 }
@@ -71,7 +71,7 @@ fn update_keys(
         .keys
         .as_ref()
         .ok_or_else(|| IkeError::Config("no keys".into()))?;
-    let skeyseed = addke_skeyseed(prf, &keys.sk_d, shared, &sa.ni, &sa.nr);
+    let skeyseed = addke_skeyseed(prf, &keys.prf.sk_d, shared, &sa.ni, &sa.nr);
     install_keys(sa, ctx, &skeyseed)?;
     sa.addke_pending.pop_front();
     sa.ke_done.push(method);

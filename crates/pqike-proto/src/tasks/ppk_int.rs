@@ -47,7 +47,7 @@ pub(crate) fn is_ppk_request(sa: &IkeSa, msg: &Received) -> bool {
 fn rekey_with_ppk(sa: &mut SaData, ctx: &Ctx<'_>, ppk: &[u8]) -> Result<(), IkeError> {
     let prf = sa.prf(ctx.crypto)?;
     let keys = sa.keys()?;
-    let skeyseed = prf_plus(prf, ppk, &[&keys.sk_d], prf.key_len());
+    let skeyseed = prf_plus(prf, ppk, &[&keys.prf.sk_d], prf.key_len());
     install_keys(sa, ctx, &skeyseed)
 }
 

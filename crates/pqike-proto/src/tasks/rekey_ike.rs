@@ -72,7 +72,7 @@ fn build(old: &IkeSa, ctx: &mut Ctx<'_>, neg: &Negotiated) -> Result<IkeSa, IkeE
     // RFC 9867 §4: with a PPK, SK_d' = prf+(PPK, SK_d(old)) takes SK_d(old)'s place.
     let sk_d_old = match &neg.ppk {
         Some(mix) => &mix.sk_d[..],
-        None => &old.keys()?.sk_d[..],
+        None => &old.keys()?.prf.sk_d[..],
     };
     let skeyseed = rekey_skeyseed(old_prf, sk_d_old, &shared, &new.ni, &new.nr);
     install_keys(&mut new, ctx, &skeyseed)?;
